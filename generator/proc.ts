@@ -19,6 +19,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Inherit stdio instead of capturing (for long interactive-ish children like pulumi up). */
   inherit?: boolean;
+  /** An open file descriptor the child's stdout goes to instead of being captured (binary output, e.g. an image stream). */
+  stdoutFd?: number;
+  /** Called with captured output as it arrives (still captured in the result): live progress of long children like pulumi up. */
+  onOutput?: (text: string, stream: "stdout" | "stderr") => void;
 }
 
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -27,15 +31,21 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
     const spawnOpts: SpawnOptions = {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
-      stdio: opts.inherit ? ["pipe", "inherit", "inherit"] : ["pipe", "pipe", "pipe"],
+      stdio: opts.inherit ? ["pipe", "inherit", "inherit"] : ["pipe", opts.stdoutFd ?? "pipe", "pipe"],
       signal: opts.signal,
       timeout: opts.timeoutMs,
     };
     const child = spawn(cmd, args, spawnOpts);
     let stdout = "";
     let stderr = "";
-    child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+      opts.onOutput?.(d, "stdout");
+    });
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+      opts.onOutput?.(d, "stderr");
+    });
     child.on("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") reject(new Error(`${cmd}: command not found (is it installed and on PATH?)`));
       else reject(err);
