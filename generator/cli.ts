@@ -1,11 +1,21 @@
 // `nixway` command dispatcher. Exit status: 0 ok, 1 bad input / failed operation, 2 usage.
 import { formatDiagnostic, InputError, OperationError, UsageError, didYouMean } from "./diagnostics.ts";
-import type { Command } from "./command.ts";
+import { PROCESS_IO, type Command, type CommandIo } from "./command.ts";
 
 /** Loaded lazily so `nixway validate` does not pay for Pulumi or the Scaleway SDK. */
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   validate: () => import("./commands/validate.ts"),
   new: () => import("./commands/new.ts"),
+  generate: () => import("./commands/generate.ts"),
+  plan: () => import("./commands/plan.ts"),
+  smoke: () => import("./commands/smoke.ts"),
+  status: () => import("./commands/status.ts"),
+  diagnose: () => import("./commands/diagnose.ts"),
+  push: () => import("./commands/push.ts"),
+  tags: () => import("./commands/tags.ts"),
+  inspect: () => import("./commands/inspect.ts"),
+  promote: () => import("./commands/promote.ts"),
+  deploy: () => import("./commands/deploy.ts"),
 };
 
 const ORDER = ["new", "validate", "generate", "plan", "push", "tags", "inspect", "promote", "deploy", "status", "diagnose", "smoke"];
@@ -21,15 +31,21 @@ async function topHelp(): Promise<string> {
   return lines.join("\n") + "\n";
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs one command line; `io` lets tests capture the output without spawning a process. */
+export async function main(argv: string[], io: CommandIo = PROCESS_IO): Promise<number> {
   const [name, ...rest] = argv;
   try {
-    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-      process.stdout.write(await topHelp());
-      return name === undefined ? 2 : 0;
+    if (name === undefined) {
+      // No command is a usage error: the help goes to stderr so scripts see nothing on stdout.
+      io.stderr.write(await topHelp());
+      return 2;
+    }
+    if (name === "--help" || name === "-h" || name === "help") {
+      io.stdout.write(await topHelp());
+      return 0;
     }
     if (name === "--version") {
-      process.stdout.write("nixway 0.1.0\n");
+      io.stdout.write("nixway 0.1.0\n");
       return 0;
     }
     const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
@@ -39,39 +55,39 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { command } = await load();
     if (rest.includes("--help") || rest.includes("-h")) {
-      process.stdout.write(command.help.endsWith("\n") ? command.help : command.help + "\n");
+      io.stdout.write(command.help.endsWith("\n") ? command.help : command.help + "\n");
       return 0;
     }
-    return await command.run(rest);
+    return await command.run(rest, io);
   } catch (err) {
-    return report(err, name);
+    return report(err, name, io);
   }
 }
 
-export function report(err: unknown, name: string | undefined): number {
+export function report(err: unknown, name: string | undefined, io: CommandIo = PROCESS_IO): number {
   if (err instanceof InputError) {
     if (err.diagnostics.length) {
-      for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d) + "\n");
+      for (const d of err.diagnostics) io.stderr.write(formatDiagnostic(d) + "\n");
       const n = err.diagnostics.filter((d) => d.severity === "error").length;
-      process.stderr.write(`${n} error${n === 1 ? "" : "s"}\n`);
+      io.stderr.write(`${n} error${n === 1 ? "" : "s"}\n`);
     } else {
-      process.stderr.write(`nixway: error: ${err.message}\n`);
+      io.stderr.write(`nixway: error: ${err.message}\n`);
     }
     return 1;
   }
   if (err instanceof UsageError) {
-    process.stderr.write(`nixway: error: ${err.message}\n`);
-    process.stderr.write(name && Object.hasOwn(COMMANDS, name) ? `Run 'nixway ${name} --help' for usage.\n` : "Run 'nixway --help' for usage.\n");
+    io.stderr.write(`nixway: error: ${err.message}\n`);
+    io.stderr.write(name && Object.hasOwn(COMMANDS, name) ? `Run 'nixway ${name} --help' for usage.\n` : "Run 'nixway --help' for usage.\n");
     return 2;
   }
   if (err instanceof OperationError) {
-    process.stderr.write(`nixway: error: ${err.message}\n`);
+    io.stderr.write(`nixway: error: ${err.message}\n`);
     return 1;
   }
   // A bug in nixway, not bad input: say so, and keep the trace for those who ask.
   const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`nixway: internal error: ${msg}\n`);
-  if (process.env.NIXWAY_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + "\n");
-  else process.stderr.write("This is a bug in nixway; set NIXWAY_DEBUG=1 to see a stack trace.\n");
+  io.stderr.write(`nixway: internal error: ${msg}\n`);
+  if (process.env.NIXWAY_DEBUG && err instanceof Error && err.stack) io.stderr.write(err.stack + "\n");
+  else io.stderr.write("This is a bug in nixway; set NIXWAY_DEBUG=1 to see a stack trace.\n");
   return 70;
 }

@@ -11,8 +11,19 @@ export interface Diagnostic {
   message: string;
 }
 
+/**
+ * Characters a message may quote from the input but must not print raw: control characters
+ * (newlines would split a diagnostic, ESC could drive the terminal), invisible format characters
+ * (a zero-width space makes 'keep\u200bWarm' look like 'keepWarm'), and line separators.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cs}]/gu;
+
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`);
+}
+
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`;
+  return printable(`${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`);
 }
 
 export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {

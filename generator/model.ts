@@ -64,6 +64,12 @@ export interface Repo {
   config: RepoConfig;
   /** Sorted by name. */
   services: Service[];
+  /**
+   * Absolute path of the nixway toolkit whose generator/pulumi/container-service.ts the generated
+   * programs import: the repository itself when it is a nixway checkout (so the import is the same
+   * wherever the checkout lives, the Nix store included), else the running toolkit.
+   */
+  toolkitRoot?: string;
 }
 
 export const DEFAULTS = {

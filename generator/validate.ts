@@ -42,12 +42,45 @@ function dotted(path: YamlPath): string {
 }
 
 function describe(value: unknown): string {
-  if (value === null) return "null";
+  if (value === null) return "an empty value";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
   if (typeof value === "string") return `string ${JSON.stringify(value.length > 60 ? value.slice(0, 57) + "..." : value)}`;
   if (typeof value === "number") return Number.isInteger(value) ? `integer ${value}` : `number ${value}`;
   return `${typeof value} ${String(value)}`;
+}
+
+/** Values under secretEnvironmentVariables may be pasted secrets: say what they are, never what they hold. */
+function isSecretPath(path: YamlPath): boolean {
+  return path[0] === "secretEnvironmentVariables";
+}
+
+function describeSafely(path: YamlPath, value: unknown): string {
+  if (!isSecretPath(path) || value === null || typeof value === "object") return describe(value);
+  return `a ${typeof value === "number" ? "number" : typeof value} (value not shown)`;
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** The fix for the commonest type slips: quoted numbers, unquoted numbers or booleans where text is wanted. */
+function typeHint(path: YamlPath, want: string, found: unknown): string {
+  if (isSecretPath(path) && path.length > 1) return "";
+  if ((want === "integer" || want === "number") && typeof found === "string" && /^\s*-?\d+(\.\d+)?\s*$/.test(found)) {
+    return "; remove the quotes";
+  }
+  if ((want === "integer" || want === "number") && typeof found === "string" && /^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$/.test(found)) {
+    const unit = unitOf(path).trim();
+    return `; write the number alone${unit ? `, in ${unit}` : ""}`;
+  }
+  if (want === "string" && (typeof found === "number" || typeof found === "boolean")) {
+    return `; quote it: "${String(found)}"`;
+  }
+  if (want === "string" && found === null && path.length > 1) return `; write "" for an empty string`;
+  if (want === "object" && found === null) return "; write its keys on the lines below it, indented";
+  if (want === "array" && typeof found === "string") return `; write a list, e.g. [${found.trim().split(/\s+/).slice(0, 3).join(", ")}]`;
+  return "";
 }
 
 function valueAt(root: unknown, path: readonly string[]): unknown {
@@ -69,8 +102,14 @@ const TYPE_WORDS: Record<string, string> = {
   null: "nothing",
 };
 
+/** The Pulumi config key to suggest for a secret env name: API_KEY -> api-key. */
+function suggestedConfigKey(envName: string): string {
+  const key = envName.toLowerCase().replace(/_+/g, "-").replace(/^-+|-+$/g, "");
+  return /^[a-z][a-z0-9-]*$/.test(key) ? key : "<key>";
+}
+
 /** A specific message for a failed `pattern`, keyed by the field; falls back to the regex. */
-function patternMessage(path: readonly string[], found: unknown, pattern: string): string {
+function patternMessage(path: readonly string[], found: unknown, pattern: string, serviceDir: string): string {
   const field = path[path.length - 1];
   const parent = path[path.length - 2];
   if (path.length === 1 && field === "name") {
@@ -78,25 +117,39 @@ function patternMessage(path: readonly string[], found: unknown, pattern: string
   }
   if (parent === "secretEnvironmentVariables") {
     // Never echo the value: it may be a pasted secret.
-    const suggested = field.toLowerCase().replace(/_/g, "-");
-    const key = /^[a-z][a-z0-9-]*$/.test(suggested) ? suggested : "<key>";
+    const key = suggestedConfigKey(field);
     return (
-      `secretEnvironmentVariables.${field} must name a Pulumi config key (lowercase letters, digits and '-', e.g. ${key}), ` +
-      `not the secret itself (value not shown). Store the secret with: pulumi config set --secret ${key}`
+      `secretEnvironmentVariables.${field} must name a Pulumi config key (lowercase letters, digits and '-'), not hold the secret itself ` +
+      `(value not shown). Write '${field}: ${key}' here and store the secret with: pulumi config set --secret ${key} ` +
+      `(in ${serviceDir}/infra, once per stack). If the value was ever committed, rotate the secret`
     );
   }
   if (field === "path") return `${dotted(path)} ${JSON.stringify(found)} must be a URL path starting with / (letters, digits and -._~!$&'()*+,;=:@%/)`;
   if (field === "entry" || field === "dir") {
-    return `${dotted(path)} ${JSON.stringify(found)} must be a relative path inside the service directory (no leading /, no '..')`;
+    const inside = field === "entry" ? "the app directory" : "the service directory";
+    return `${dotted(path)} ${JSON.stringify(found)} must be a relative path inside ${inside} (letters, digits and ._-/; no leading /, no '..')`;
   }
-  if (field === "domain") return `domain ${JSON.stringify(found)} is not a hostname: use lowercase labels separated by dots, e.g. api.example.com`;
+  if (field === "domain") {
+    const hint = typeof found === "string" && /[:/]/.test(found) ? " (only the hostname: no https://, port or path)" : "";
+    return `domain ${JSON.stringify(found)} is not a hostname: use lowercase labels separated by dots, e.g. api.example.com${hint}`;
+  }
   if (path[0] === "image") return `${dotted(path)} ${JSON.stringify(found)} is not a nixpkgs attribute name (e.g. busybox or python3Packages.requests)`;
   if (field === "registry") return `registry ${JSON.stringify(found)} must be HOST[:PORT]/NAMESPACE, e.g. rg.fr-par.scw.cloud/my-namespace`;
   if (field === "projectId") return `projectId ${JSON.stringify(found)} must be a Scaleway project id (a lowercase UUID)`;
+  if (field === "registryNamespace") {
+    return `registryNamespace ${JSON.stringify(found)} is not a namespace name: lowercase letters, digits and '-', starting and ending with a letter or digit`;
+  }
+  if (field === "stateBucket") {
+    return `stateBucket ${JSON.stringify(found)} is not a bucket name: lowercase letters, digits, '.' and '-', starting and ending with a letter or digit`;
+  }
+  if (path.length === 2 && path[0] === "apiSecret" && field === "env") {
+    return `apiSecret.env ${JSON.stringify(found)} is not an environment variable name: letters, digits and '_', not starting with a digit`;
+  }
   return `${dotted(path)}: ${describe(found)} does not match the pattern ${pattern}`;
 }
 
 function translate(loaded: LoadedYaml, e: ErrorObject): Diagnostic {
+  const serviceDir = loaded.file.replace(/\/[^/]*$/, "");
   const path = pathOf(e.instancePath);
   const found = valueAt(loaded.value, path);
   const params = e.params as Record<string, unknown>;
@@ -114,7 +167,11 @@ function translate(loaded: LoadedYaml, e: ErrorObject): Diagnostic {
       const allowed = Object.keys((parentSchema.properties ?? {}) as object).filter((k) => k !== "$schema");
       const guess = didYouMean(key, allowed);
       const where = path.length === 0 ? "" : ` in ${dotted(path)}`;
-      const msg = `unknown key '${key}'${where}${guess ? `; did you mean '${guess}'?` : ""} (allowed: ${allowed.join(", ")})`;
+      let msg = `unknown key '${key}'${where}${guess ? `; did you mean '${guess}'?` : ""} (allowed: ${allowed.join(", ")})`;
+      // A service-wide setting written inside a stack: say why it is refused there.
+      if (path.length === 2 && path[0] === "stacks" && !guess && Object.hasOwn(SERVICE_SCHEMA.properties as object, key)) {
+        msg = `unknown key '${key}' in ${dotted(path)}: ${key} is set once for the whole service, not per stack (allowed here: ${allowed.join(", ")})`;
+      }
       return diagnosticAt(loaded, [...path, key], msg, "key");
     }
     case "propertyNames": {
@@ -129,11 +186,16 @@ function translate(loaded: LoadedYaml, e: ErrorObject): Diagnostic {
       return diagnosticAt(loaded, [...path, key], msg, "key");
     }
     case "type": {
-      const want = String(params.type)
-        .split(",")
-        .map((t) => TYPE_WORDS[t] ?? t)
-        .join(" or ");
-      return diagnosticAt(loaded, path, `${dotted(path)} must be ${want}, found ${describe(found)}`);
+      if (isSecretPath(path) && path.length === 2) {
+        if (found === null) {
+          const msg = `secretEnvironmentVariables.${path[1]} is empty: write the Pulumi config key that holds the secret, e.g. '${path[1]}: ${suggestedConfigKey(path[1])}'`;
+          return diagnosticAt(loaded, path, msg);
+        }
+        if (typeof found !== "object") return diagnosticAt(loaded, path, patternMessage(path, found, "", serviceDir));
+      }
+      const types = String(params.type).split(",");
+      const want = types.map((t) => TYPE_WORDS[t] ?? t).join(" or ");
+      return diagnosticAt(loaded, path, `${dotted(path)} must be ${want}, found ${describeSafely(path, found)}${typeHint(path, types[0], found)}`);
     }
     case "minimum":
     case "maximum": {
@@ -144,33 +206,46 @@ function translate(loaded: LoadedYaml, e: ErrorObject): Diagnostic {
     }
     case "minLength":
     case "maxLength": {
+      if (isSecretPath(path) && path.length === 2) return diagnosticAt(loaded, path, patternMessage(path, found, "", serviceDir));
       const len = typeof found === "string" ? found.length : 0;
       const lo = parentSchema.minLength;
       const hi = parentSchema.maxLength;
       const range = lo !== undefined && hi !== undefined ? `${lo}-${hi}` : e.keyword === "minLength" ? `at least ${lo}` : `at most ${hi}`;
-      const shown = path[path.length - 2] === "secretEnvironmentVariables" ? "" : ` (${describe(found)})`;
-      return diagnosticAt(loaded, path, `${dotted(path)} has ${len} characters${shown}; allowed: ${range}`);
+      const shown = isSecretPath(path) || len > 60 ? "" : ` ${JSON.stringify(found)}`;
+      return diagnosticAt(loaded, path, `${dotted(path)}${shown} has ${plural(len, "character")}; allowed: ${range}`);
     }
     case "maxProperties":
     case "minProperties": {
       const n = found && typeof found === "object" ? Object.keys(found).length : 0;
-      const limit = params.limit;
-      return diagnosticAt(loaded, path, `${dotted(path)} has ${n} entries; ${e.keyword === "maxProperties" ? "at most" : "at least"} ${limit} allowed`);
+      const limit = Number(params.limit);
+      if (path.length === 1 && path[0] === "apiSecret") {
+        return diagnosticAt(
+          loaded,
+          path,
+          n === 0
+            ? "apiSecret is empty: set either env (e.g. env: SCW_SECRET_KEY) or command (e.g. command: [pass, scaleway/api-secret])"
+            : "apiSecret sets both env and command: keep one",
+        );
+      }
+      if (path.length === 1 && path[0] === "stacks" && n === 0) {
+        return diagnosticAt(loaded, path, "stacks is empty: declare at least one stack (e.g. testing: {}), or remove stacks to get testing and production");
+      }
+      return diagnosticAt(loaded, path, `${dotted(path)} has ${plural(n, "entry", "entries")}; ${e.keyword === "maxProperties" ? "at most" : "at least"} ${limit} allowed`);
     }
-    case "maxItems":
-      return diagnosticAt(loaded, path, `${dotted(path)} has ${Array.isArray(found) ? found.length : 0} items; at most ${params.limit} allowed`);
+    case "minItems":
+    case "maxItems": {
+      const n = Array.isArray(found) ? found.length : 0;
+      return diagnosticAt(loaded, path, `${dotted(path)} has ${plural(n, "item")}; ${e.keyword === "maxItems" ? "at most" : "at least"} ${params.limit} allowed`);
+    }
     case "uniqueItems":
       return diagnosticAt(loaded, [...path, Number(params.i)], `${dotted(path)} lists ${describe((found as unknown[])[Number(params.i)])} twice`);
     case "pattern":
-      return diagnosticAt(loaded, path, patternMessage(path, found, String(params.pattern)));
+      return diagnosticAt(loaded, path, patternMessage(path, found, String(params.pattern), serviceDir));
     case "enum": {
       const allowed = (params.allowedValues as unknown[]).map(String);
       const guess = typeof found === "string" ? didYouMean(found, allowed) : undefined;
-      return diagnosticAt(
-        loaded,
-        path,
-        `${dotted(path)} is ${describe(found)}; allowed: ${allowed.join(", ")}${guess ? ` (did you mean '${guess}'?)` : ""}`,
-      );
+      const shown = typeof found === "string" ? JSON.stringify(found) : describe(found);
+      return diagnosticAt(loaded, path, `${dotted(path)} is ${shown}; allowed: ${allowed.join(", ")}${guess ? `; did you mean '${guess}'?` : ""}`);
     }
     case "not":
       if (path[path.length - 1] === "port") {
@@ -180,18 +255,26 @@ function translate(loaded: LoadedYaml, e: ErrorObject): Diagnostic {
           `port ${String(found)} is reserved by Scaleway (reserved: ${RESERVED_PORTS.join(", ")}); listen on another port such as 8080`,
         );
       }
-      return diagnosticAt(loaded, path, `${dotted(path)}: ${describe(found)} is not allowed`);
+      return diagnosticAt(loaded, path, `${dotted(path)}: ${describeSafely(path, found)} is not allowed`);
     default:
       return diagnosticAt(loaded, path, `${dotted(path)}: ${e.message ?? "invalid"}`);
   }
 }
 
+/** Up to the first ". " outside parentheses and not after e.g/i.e, so "(e.g. index.ts)" stays whole. */
 function firstSentence(s: string): string {
-  const i = s.indexOf(". ");
-  return i < 0 ? s.replace(/\.$/, "") : s.slice(0, i);
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === "(") depth++;
+    else if (s[i] === ")") depth--;
+    else if (depth === 0 && s[i] === "." && (s[i + 1] === " " || i === s.length - 1) && !/(e\.g|i\.e)$/.test(s.slice(0, i))) {
+      return s.slice(0, i);
+    }
+  }
+  return s;
 }
 
-function unitOf(path: readonly string[]): string {
+function unitOf(path: YamlPath): string {
   const field = path[path.length - 1];
   if (field === "memoryLimit") return " MB";
   if (field === "cpuLimit") return " mVCPU";
@@ -207,6 +290,8 @@ function schemaErrors(loaded: LoadedYaml, validate: ValidateFunction): Diagnosti
   for (const e of validate.errors ?? []) {
     // Errors raised inside `propertyNames` are restated by the propertyNames error itself.
     if ((e as ErrorObject & { propertyName?: string }).propertyName !== undefined) continue;
+    // A too-short keepWarm.schedule gets the cron rule's message instead, which says what a cron expression is.
+    if (e.instancePath === "/keepWarm/schedule" && e.keyword === "minLength") continue;
     const d = translate(loaded, e);
     const key = `${d.line}:${d.col}:${d.message}`;
     if (seen.has(key)) continue;
@@ -214,6 +299,14 @@ function schemaErrors(loaded: LoadedYaml, validate: ValidateFunction): Diagnosti
     out.push(d);
   }
   return out;
+}
+
+const APP_PATH_PATTERN = new RegExp(
+  ((SERVICE_SCHEMA.properties as Record<string, Schema>).app.properties as Record<string, Schema>).entry.pattern as string,
+);
+
+function isRelativePath(v: unknown): v is string {
+  return typeof v === "string" && v.length > 0 && APP_PATH_PATTERN.test(v);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -226,9 +319,9 @@ function reservedEnvErrors(loaded: LoadedYaml, path: string[], env: unknown): Di
   const out: Diagnostic[] = [];
   for (const key of Object.keys(env)) {
     if (key === "PORT") {
-      out.push(diagnosticAt(loaded, [...path, key], `${dotted(path)}.PORT is reserved: Scaleway sets PORT from the service's 'port' field`, "key"));
+      out.push(diagnosticAt(loaded, [...path, key], `${dotted(path)}.PORT is reserved: Scaleway sets PORT from the service's 'port' field; remove it`, "key"));
     } else if (key.toUpperCase().startsWith("SCW_")) {
-      out.push(diagnosticAt(loaded, [...path, key], `${dotted(path)}.${key} is reserved: names starting with SCW_ belong to the platform`, "key"));
+      out.push(diagnosticAt(loaded, [...path, key], `${dotted(path)}.${key} is reserved: names starting with SCW_ belong to the platform; rename it`, "key"));
     }
   }
   return out;
@@ -245,7 +338,7 @@ export interface ServiceCheckContext {
 export function validateService(loaded: LoadedYaml, ctx: ServiceCheckContext): { service?: Service; diagnostics: Diagnostic[] } {
   if (loaded.diagnostics.length) return { diagnostics: loaded.diagnostics };
   if (loaded.value === undefined || loaded.value === null) {
-    return { diagnostics: [diagnosticAt(loaded, [], "the file is empty: a service needs at least name, port and app.entry")] };
+    return { diagnostics: [diagnosticAt(loaded, [], "the file is empty: a service needs at least name, port and app.entry (see docs/service-yaml.md)")] };
   }
   serviceValidator ??= ajv.compile(SERVICE_SCHEMA);
   const diagnostics = schemaErrors(loaded, serviceValidator);
@@ -270,7 +363,10 @@ export function validateService(loaded: LoadedYaml, ctx: ServiceCheckContext): {
   const baseMax = scale(raw.maxScale, DEFAULTS.maxScale, 50);
   if (baseMin > baseMax) {
     const at = raw.minScale !== undefined ? ["minScale"] : ["maxScale"];
-    diagnostics.push(diagnosticAt(loaded, at, `minScale ${baseMin} is greater than maxScale ${baseMax}; minScale must be at most maxScale`));
+    const maxNote = raw.maxScale === undefined ? " (the default)" : "";
+    diagnostics.push(
+      diagnosticAt(loaded, at, `minScale ${baseMin} is greater than maxScale ${baseMax}${maxNote}; minScale must be at most maxScale`),
+    );
   }
   if (isPlainObject(raw.stacks)) {
     for (const [name, over] of Object.entries(raw.stacks)) {
@@ -282,8 +378,14 @@ export function validateService(loaded: LoadedYaml, ctx: ServiceCheckContext): {
       const overrides = over.minScale !== undefined || over.maxScale !== undefined;
       if (min > max && overrides && inRange(over.minScale, 10) && inRange(over.maxScale, 50)) {
         const at = over.minScale !== undefined ? ["stacks", name, "minScale"] : ["stacks", name, "maxScale"];
+        // Say where the other value comes from: the stack, the service, or the default.
+        const from = (v: unknown, base: unknown) => (v !== undefined ? "" : base !== undefined ? " (from the service)" : " (the default)");
         diagnostics.push(
-          diagnosticAt(loaded, at, `in stack '${name}', minScale ${min} is greater than maxScale ${max}; minScale must be at most maxScale`),
+          diagnosticAt(
+            loaded,
+            at,
+            `in stack '${name}', minScale ${min}${from(over.minScale, raw.minScale)} is greater than maxScale ${max}${from(over.maxScale, raw.maxScale)}; minScale must be at most maxScale`,
+          ),
         );
       }
       if (isPlainObject(over.environmentVariables) && isPlainObject(raw.secretEnvironmentVariables)) {
@@ -302,7 +404,7 @@ export function validateService(loaded: LoadedYaml, ctx: ServiceCheckContext): {
       const r = parseCron(raw.keepWarm.schedule);
       if (!r.ok) {
         diagnostics.push(
-          diagnosticAt(loaded, ["keepWarm", "schedule"], `keepWarm.schedule ${JSON.stringify(raw.keepWarm.schedule)} is not a 5-field cron expression: ${r.error}`),
+          diagnosticAt(loaded, ["keepWarm", "schedule"], `keepWarm.schedule ${JSON.stringify(raw.keepWarm.schedule)} is not a valid cron schedule: ${r.error}`),
         );
       }
     } else if (typeof raw.keepWarm.schedule === "string") {
@@ -318,18 +420,18 @@ export function validateService(loaded: LoadedYaml, ctx: ServiceCheckContext): {
       );
     }
   }
-  // The schema's minLength guards the short-schedule case above; drop its duplicate.
-  const deduped = diagnostics.filter(
-    (d, i) => !(d.message.includes("keepWarm.schedule has") && diagnostics.some((o, j) => j !== i && o.line === d.line && o.col === d.col)),
-  );
-  if (isPlainObject(raw.app) && typeof raw.app.entry === "string" && !deduped.some((d) => d.message.includes("app."))) {
+  // Look for the entry file only when app.entry and app.dir are well-formed (else they have their own error).
+  if (isPlainObject(raw.app) && isRelativePath(raw.app.entry) && (raw.app.dir === undefined || isRelativePath(raw.app.dir))) {
     const appDir = typeof raw.app.dir === "string" ? raw.app.dir : DEFAULTS.appDir;
     const rel = `${ctx.dir}/${appDir}/${raw.app.entry}`.split("/").filter((s) => s && s !== ".").join("/");
     if (!ctx.isFile(rel)) {
-      deduped.push(diagnosticAt(loaded, ["app", "entry"], `app.entry ${JSON.stringify(raw.app.entry)} does not exist: no file ${rel}`));
+      const appRel = `${ctx.dir}/${appDir}`.split("/").filter((s) => s && s !== ".").join("/");
+      diagnostics.push(
+        diagnosticAt(loaded, ["app", "entry"], `app.entry ${JSON.stringify(raw.app.entry)} does not exist: no file ${rel} (entry is relative to ${appRel})`),
+      );
     }
   }
-  if (deduped.length) return { diagnostics: deduped };
+  if (diagnostics.length) return { diagnostics };
   return { service: toService(raw as unknown as RawService, ctx.dir, loaded.file), diagnostics: [] };
 }
 

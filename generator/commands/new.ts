@@ -3,7 +3,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "no
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCommandArgs } from "../args.ts";
-import type { Command } from "../command.ts";
+import { PROCESS_IO, type Command } from "../command.ts";
 import { UsageError } from "../diagnostics.ts";
 import { findRoot, SERVICES_DIR } from "../repo.ts";
 
@@ -22,7 +22,7 @@ completion) and services/SERVICE/app/index.ts, a Bun app that listens on $PORT a
 Options:
   --root DIR   repository root (default: nearest ancestor with nixway.yaml or services/)
 `,
-  async run(argv) {
+  async run(argv, io = PROCESS_IO) {
     const { values, positionals } = parseCommandArgs("new", argv, { root: { type: "string" } }, { min: 1, max: 1, names: "SERVICE" });
     const name = positionals[0];
     if (name.length < 2 || name.length > 34 || !NAME_RULE.test(name)) {
@@ -44,7 +44,7 @@ Options:
       await rm(staging, { recursive: true, force: true });
       throw err;
     }
-    process.stdout.write(
+    io.stdout.write(
       `created ${SERVICES_DIR}/${name}/service.yaml and ${SERVICES_DIR}/${name}/app/index.ts\n` +
         `next: edit them, then run 'npx nixway validate ${name}' and 'npx nixway generate'\n`,
     );

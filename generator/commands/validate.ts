@@ -1,5 +1,5 @@
 import { parseCommandArgs } from "../args.ts";
-import type { Command } from "../command.ts";
+import { PROCESS_IO, type Command } from "../command.ts";
 import { findRoot, loadRepo } from "../repo.ts";
 
 export const command: Command = {
@@ -16,12 +16,12 @@ Options:
 
 Exit status: 0 valid, 1 invalid, 2 usage error.
 `,
-  async run(argv) {
+  async run(argv, io = PROCESS_IO) {
     const { values, positionals } = parseCommandArgs("validate", argv, { root: { type: "string" } }, { min: 0, max: Infinity, names: "" });
     const root = findRoot(values.root);
     const repo = await loadRepo(root, positionals);
     const n = repo.services.length;
-    process.stdout.write(`${n} service${n === 1 ? "" : "s"} valid${n ? `: ${repo.services.map((s) => s.name).join(", ")}` : ""}\n`);
+    io.stdout.write(`${n} service${n === 1 ? "" : "s"} valid${n ? `: ${repo.services.map((s) => s.name).join(", ")}` : ""}\n`);
     return 0;
   },
 };

@@ -8,9 +8,10 @@ import { IndentationText, NewLineKind, Project, QuoteKind, StructureKind, Variab
 import { stringify } from "yaml";
 import type { Repo, Service } from "../model.ts";
 import { stateBackendUrl } from "../pulumi/backend.ts";
+import { COMPONENT_MODULE } from "../repo.ts";
 import { REGENERATE_COMMAND, type GeneratedFile } from "./types.ts";
 
-/** The component every generated program imports, wherever this toolkit is checked out. */
+/** The component of the running toolkit, for repos that are not nixway checkouts themselves. */
 const COMPONENT_FILE = fileURLToPath(new URL("../pulumi/container-service.ts", import.meta.url));
 
 /** Stack config keys `nixway deploy` sets (per stack) and the program reads. */
@@ -126,7 +127,8 @@ function stringLiteral(text: string): string {
 
 function componentImport(service: Service, repo: Repo): string {
   const from = path.join(repo.root, infraDir(service));
-  const rel = path.relative(from, COMPONENT_FILE).split(path.sep).join("/");
+  const component = repo.toolkitRoot ? path.join(repo.toolkitRoot, COMPONENT_MODULE) : COMPONENT_FILE;
+  const rel = path.relative(from, component).split(path.sep).join("/");
   return rel.startsWith(".") ? rel : `./${rel}`;
 }
 

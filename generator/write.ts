@@ -1,0 +1,487 @@
+// The only code that writes generated files to disk (and the matching read-only check).
+//
+// - Atomic: each file is written to a temp file in its own directory, fsynced, then renamed over
+//   the target, so a reader (or a generate killed half-way) sees the old file or the new one,
+//   never a partial one.
+// - A manifest (.nixway/manifest.json: path, sha256, mode of every file generate wrote) tells
+//   which files are ours: a file no emitter produces any more (a removed service) is deleted, and a
+//   file whose content matches neither its manifest hash nor the new output was edited by hand:
+//   it is reported and left alone unless `force`.
+// - A journal (.nixway/manifest.pending.json) holds the hashes about to be written until the new
+//   manifest is in place, so files written by an interrupted run are still recognised as ours.
+// - createOnly files are written only when absent and are never tracked, checked or deleted.
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import path from "node:path";
+import { createTwoFilesPatch } from "diff";
+import { REGENERATE_COMMAND, type GeneratedFile } from "./emit/types.ts";
+
+export const MANIFEST_PATH = ".nixway/manifest.json";
+export const PENDING_PATH = ".nixway/manifest.pending.json";
+
+/**
+ * Test hook: milliseconds to pause before and after each rename, so tests can kill a generate
+ * in the middle of its writes. Unset (the normal case) means no pause.
+ */
+export const PAUSE_ENV = "NIXWAY_TEST_WRITE_PAUSE_MS";
+
+type Mode = 0o644 | 0o755;
+
+export interface ManifestEntry {
+  path: string;
+  sha256: string;
+  mode: "0644" | "0755";
+}
+
+export interface Conflict {
+  path: string;
+  /**
+   * edited: a generated file changed by hand; stale-edited: the same, for a file no emitter
+   * produces any more; foreign: a file nixway never wrote sits where a generated file goes.
+   */
+  kind: "edited" | "stale-edited" | "foreign";
+}
+
+export interface WriteResult {
+  /** Created or replaced. */
+  written: string[];
+  unchanged: string[];
+  /** Same content, only the executable bit corrected. */
+  modeFixed: string[];
+  /** Generated before, produced by no emitter now. */
+  deleted: string[];
+  /** createOnly files created by this run. */
+  created: string[];
+  /** createOnly files that already existed and were left as they are. */
+  kept: string[];
+  /** Left alone because they were edited by hand (or not written by nixway); empty with force. */
+  conflicts: Conflict[];
+  /** Whether .nixway/manifest.json changed. */
+  manifestWritten: boolean;
+}
+
+export interface Drift {
+  path: string;
+  kind: "missing" | "content" | "mode" | "stale";
+  /** For mode drift: the modes found and expected, as "0644"/"0755". */
+  found?: string;
+  expected?: string;
+}
+
+export interface CheckResult {
+  drift: Drift[];
+  /** Unified diff of every content difference, from what is on disk (a/) to what generate writes (b/). */
+  diff: string;
+}
+
+export function sha256(content: string | Buffer): string {
+  return createHash("sha256").update(content).digest("hex");
+}
+
+function modeString(mode: Mode): "0644" | "0755" {
+  return mode === 0o755 ? "0755" : "0644";
+}
+
+/** The executable bit is all git (and therefore a checkout) keeps of a file's mode. */
+function normalizeMode(statMode: number): Mode {
+  return statMode & 0o111 ? 0o755 : 0o644;
+}
+
+/** A safe repository-relative path: forward slashes, no "..", not absolute, not empty. */
+export function isSafeRelativePath(p: string): boolean {
+  if (p === "" || p.startsWith("/") || p.includes("\\") || p.includes("\0")) return false;
+  return p.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
+}
+
+function assertGeneratedPaths(files: readonly GeneratedFile[]): void {
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (!isSafeRelativePath(f.path)) throw new Error(`generated file path '${f.path}' is not a plain relative path`);
+    if (f.path === MANIFEST_PATH || f.path === PENDING_PATH) throw new Error(`generated file path '${f.path}' is reserved`);
+    if (seen.has(f.path)) throw new Error(`two generated files share the path ${f.path}`);
+    if (f.mode !== 0o644 && f.mode !== 0o755) throw new Error(`generated file ${f.path} has mode ${(f.mode as number).toString(8)}; use 0644 or 0755`);
+    if (!f.content.endsWith("\n") || f.content.includes("\r\n")) throw new Error(`generated file ${f.path} must use LF line endings and end with a newline`);
+    seen.add(f.path);
+  }
+}
+
+/** The manifest text for these generated files (createOnly ones excluded). Deterministic. */
+export function manifestContent(entries: readonly ManifestEntry[]): string {
+  const files = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return (
+    JSON.stringify(
+      {
+        comment: `Generated by nixway: the files it generated, so it can delete stale ones and spot hand edits. Do not edit. Regenerate: ${REGENERATE_COMMAND}`,
+        files: files.map((f) => ({ path: f.path, sha256: f.sha256, mode: f.mode })),
+      },
+      null,
+      2,
+    ) + "\n"
+  );
+}
+
+function entryFor(file: GeneratedFile): ManifestEntry {
+  return { path: file.path, sha256: sha256(file.content), mode: modeString(file.mode) };
+}
+
+function readText(abs: string): string | undefined {
+  try {
+    return readFileSync(abs, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+    throw err;
+  }
+}
+
+interface OnDisk {
+  content: Buffer;
+  mode: Mode;
+}
+
+function readOnDisk(abs: string): OnDisk | undefined {
+  let st;
+  try {
+    st = statSync(abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw err;
+  }
+  if (!st.isFile()) return { content: Buffer.from(`<not a regular file>`), mode: 0o644 };
+  return { content: readFileSync(abs), mode: normalizeMode(st.mode) };
+}
+
+/** Manifest entries by path. A missing or unreadable manifest is empty: every existing file is then treated as possibly hand-written. */
+export function readManifest(root: string): Map<string, ManifestEntry> {
+  const out = new Map<string, ManifestEntry>();
+  const text = readText(path.join(root, MANIFEST_PATH));
+  if (text === undefined) return out;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return out;
+  }
+  const files = (parsed as { files?: unknown }).files;
+  if (!Array.isArray(files)) return out;
+  for (const f of files as Partial<ManifestEntry>[]) {
+    // Never trust a path from disk blindly: an entry outside the repository is ignored, not deleted.
+    if (typeof f?.path !== "string" || typeof f.sha256 !== "string" || !isSafeRelativePath(f.path)) continue;
+    out.set(f.path, { path: f.path, sha256: f.sha256, mode: f.mode === "0755" ? "0755" : "0644" });
+  }
+  return out;
+}
+
+/** Hashes written by an interrupted run, by path. */
+function readPending(root: string): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const text = readText(path.join(root, PENDING_PATH));
+  if (text === undefined) return out;
+  try {
+    const files = (JSON.parse(text) as { files?: Record<string, unknown> }).files ?? {};
+    for (const [p, hashes] of Object.entries(files)) {
+      if (!isSafeRelativePath(p) || !Array.isArray(hashes)) continue;
+      out.set(p, new Set(hashes.filter((h): h is string => typeof h === "string")));
+    }
+  } catch {
+    /* a torn journal cannot exist (it is written atomically); an edited one is ignored */
+  }
+  return out;
+}
+
+function pause(): void {
+  const ms = Number(process.env[PAUSE_ENV] ?? "");
+  if (Number.isFinite(ms) && ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+let tempCounter = 0;
+const TEMP_PATTERN = /^\..+\.nixway-tmp-\d+-\d+$/;
+
+/** Whether a file name is one of the temp files writes go through (left over by a killed run). */
+export function isTempFileName(name: string): boolean {
+  return TEMP_PATTERN.test(name);
+}
+
+function tempPathFor(abs: string): string {
+  tempCounter += 1;
+  return path.join(path.dirname(abs), `.${path.basename(abs)}.nixway-tmp-${process.pid}-${tempCounter}`);
+}
+
+function fsyncDir(dir: string): void {
+  // Makes the rename itself durable. Some platforms refuse fsync on a directory: that only
+  // weakens durability after a power loss, not atomicity, so it is not an error.
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* see above */
+  }
+}
+
+/** Writes content to a new temp file next to `abs`, fsynced, with exactly `mode`. */
+function writeTemp(abs: string, content: string, mode: Mode): string {
+  mkdirSync(path.dirname(abs), { recursive: true });
+  const tmp = tempPathFor(abs);
+  const fd = openSync(tmp, "wx", mode);
+  try {
+    const buf = Buffer.from(content, "utf8");
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fchmodSync(fd, mode); // the umask must not decide the mode
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  return tmp;
+}
+
+/** Replaces `abs` with `content` atomically. */
+export function writeFileAtomic(abs: string, content: string, mode: Mode): void {
+  const tmp = writeTemp(abs, content, mode);
+  pause();
+  renameSync(tmp, abs);
+  fsyncDir(path.dirname(abs));
+  pause();
+}
+
+/** Creates `abs` with `content` only if nothing is there; returns false when something was. */
+function createFileAtomic(abs: string, content: string, mode: Mode): boolean {
+  const tmp = writeTemp(abs, content, mode);
+  try {
+    // link() fails when the target exists: create-if-absent without a window for a race.
+    linkSync(tmp, abs);
+    fsyncDir(path.dirname(abs));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw err;
+  } finally {
+    unlinkSync(tmp);
+  }
+}
+
+/** Removes temp files an interrupted run left in these directories (only nixway's own pattern). */
+function removeStaleTemps(dirs: Iterable<string>): void {
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!TEMP_PATTERN.test(name)) continue;
+      try {
+        if (lstatSync(path.join(dir, name)).isFile()) unlinkSync(path.join(dir, name));
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+/**
+ * Removes the now-empty directories from `rel`'s directory upwards, keeping top-level ones
+ * (services/ marks the repository root for findRoot even when it is empty).
+ */
+function removeEmptyParents(root: string, rel: string): void {
+  for (let dir = path.posix.dirname(rel); dir.includes("/"); dir = path.posix.dirname(dir)) {
+    try {
+      rmdirSync(path.join(root, dir));
+    } catch {
+      return; // not empty (or already gone): stop
+    }
+  }
+}
+
+function byPath<T extends { path: string }>(a: T, b: T): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
+
+/**
+ * Brings the files under `root` to `files`: writes what changed, deletes what is no longer
+ * generated, creates missing createOnly files, and records the result in the manifest.
+ * Hand-edited files are left alone and returned as conflicts unless `force`.
+ */
+export function writeGenerated(root: string, files: readonly GeneratedFile[], opts: { force?: boolean } = {}): WriteResult {
+  assertGeneratedPaths(files);
+  const force = opts.force === true;
+  const tracked = files.filter((f) => !f.createOnly);
+  const createOnly = files.filter((f) => f.createOnly);
+  const oldManifest = readManifest(root);
+  const pending = readPending(root);
+  const known = (p: string): Set<string> => {
+    const s = new Set(pending.get(p) ?? []);
+    const m = oldManifest.get(p);
+    if (m) s.add(m.sha256);
+    return s;
+  };
+
+  const dirs = new Set<string>([path.join(root, path.dirname(MANIFEST_PATH))]);
+  for (const f of files) dirs.add(path.join(root, path.dirname(f.path)));
+  for (const p of [...oldManifest.keys(), ...pending.keys()]) dirs.add(path.join(root, path.dirname(p)));
+  removeStaleTemps(dirs);
+
+  const result: WriteResult = { written: [], unchanged: [], modeFixed: [], deleted: [], created: [], kept: [], conflicts: [], manifestWritten: false };
+  const toWrite: GeneratedFile[] = [];
+  const toChmod: GeneratedFile[] = [];
+  const toDelete: string[] = [];
+  const newEntries = new Map<string, ManifestEntry>();
+
+  for (const f of tracked) {
+    const disk = readOnDisk(path.join(root, f.path));
+    const want = entryFor(f);
+    if (disk === undefined) {
+      toWrite.push(f);
+    } else if (disk.content.equals(Buffer.from(f.content, "utf8"))) {
+      if (disk.mode === f.mode) result.unchanged.push(f.path);
+      else toChmod.push(f);
+    } else if (force || known(f.path).has(sha256(disk.content))) {
+      toWrite.push(f);
+    } else {
+      result.conflicts.push({ path: f.path, kind: oldManifest.has(f.path) ? "edited" : "foreign" });
+      const old = oldManifest.get(f.path);
+      if (old) newEntries.set(f.path, old); // still ours: keep reporting it until resolved
+      continue;
+    }
+    newEntries.set(f.path, want);
+  }
+
+  const wanted = new Set(tracked.map((f) => f.path));
+  for (const p of [...new Set([...oldManifest.keys(), ...pending.keys()])].sort()) {
+    if (wanted.has(p)) continue;
+    const disk = readOnDisk(path.join(root, p));
+    if (disk === undefined) continue;
+    if (force || known(p).has(sha256(disk.content))) {
+      toDelete.push(p);
+    } else {
+      result.conflicts.push({ path: p, kind: "stale-edited" });
+      const old = oldManifest.get(p);
+      if (old) newEntries.set(p, old);
+    }
+  }
+
+  if (toWrite.length) {
+    // Journal first: whatever this run manages to write before it is interrupted stays recognisable.
+    const journal: Record<string, string[]> = {};
+    for (const [p, hashes] of [...pending.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) journal[p] = [...hashes].sort();
+    for (const f of toWrite) journal[f.path] = [...new Set([...(journal[f.path] ?? []), sha256(f.content)])].sort();
+    writeFileAtomic(path.join(root, PENDING_PATH), JSON.stringify({ comment: "nixway generate in progress; removed when it completes", files: journal }, null, 2) + "\n", 0o644);
+  }
+  for (const f of toWrite) {
+    writeFileAtomic(path.join(root, f.path), f.content, f.mode);
+    result.written.push(f.path);
+  }
+  for (const f of toChmod) {
+    // chmod of an existing file is atomic by itself.
+    const fd = openSync(path.join(root, f.path), "r");
+    try {
+      fchmodSync(fd, f.mode);
+    } finally {
+      closeSync(fd);
+    }
+    result.modeFixed.push(f.path);
+  }
+  for (const p of toDelete) {
+    unlinkSync(path.join(root, p));
+    removeEmptyParents(root, p);
+    result.deleted.push(p);
+  }
+  for (const f of createOnly) {
+    const abs = path.join(root, f.path);
+    if (readOnDisk(abs) !== undefined) result.kept.push(f.path);
+    else if (createFileAtomic(abs, f.content, f.mode)) result.created.push(f.path);
+    else result.kept.push(f.path);
+  }
+
+  const manifestAbs = path.join(root, MANIFEST_PATH);
+  const manifest = manifestContent([...newEntries.values()]);
+  if (readText(manifestAbs) !== manifest) {
+    writeFileAtomic(manifestAbs, manifest, 0o644);
+    result.manifestWritten = true;
+  }
+  try {
+    unlinkSync(path.join(root, PENDING_PATH));
+    fsyncDir(path.dirname(manifestAbs));
+  } catch {
+    /* no journal this time */
+  }
+
+  for (const list of [result.written, result.unchanged, result.modeFixed, result.deleted, result.created, result.kept]) list.sort();
+  result.conflicts.sort(byPath);
+  return result;
+}
+
+function patch(rel: string, before: string | undefined, after: string | undefined): string {
+  const text = createTwoFilesPatch(
+    before === undefined ? "/dev/null" : `a/${rel}`,
+    after === undefined ? "/dev/null" : `b/${rel}`,
+    before ?? "",
+    after ?? "",
+  );
+  // jsdiff starts with a line of '=': drop it so the output reads like `git diff`.
+  return text.replace(/^=+\n/, "");
+}
+
+/**
+ * Compares the disk with `files` without writing anything: missing, different (content or
+ * executable bit) and stale generated files, and the manifest itself. createOnly files are not
+ * checked.
+ */
+export function checkGenerated(root: string, files: readonly GeneratedFile[]): CheckResult {
+  assertGeneratedPaths(files);
+  const tracked = files.filter((f) => !f.createOnly);
+  const drift: Drift[] = [];
+  const patches: { path: string; text: string }[] = [];
+  const compare = (rel: string, want: string, mode: Mode): void => {
+    const disk = readOnDisk(path.join(root, rel));
+    if (disk === undefined) {
+      drift.push({ path: rel, kind: "missing" });
+      patches.push({ path: rel, text: patch(rel, undefined, want) });
+      return;
+    }
+    const found = disk.content.toString("utf8");
+    if (found !== want) {
+      drift.push({ path: rel, kind: "content" });
+      patches.push({ path: rel, text: patch(rel, found, want) });
+    }
+    if (disk.mode !== mode) drift.push({ path: rel, kind: "mode", found: modeString(disk.mode), expected: modeString(mode) });
+  };
+  for (const f of tracked) compare(f.path, f.content, f.mode);
+
+  const wanted = new Set(tracked.map((f) => f.path));
+  for (const p of [...readManifest(root).keys()].sort()) {
+    if (wanted.has(p)) continue;
+    const disk = readOnDisk(path.join(root, p));
+    if (disk === undefined) continue;
+    drift.push({ path: p, kind: "stale" });
+    patches.push({ path: p, text: patch(p, disk.content.toString("utf8"), undefined) });
+  }
+  compare(MANIFEST_PATH, manifestContent(tracked.map(entryFor)), 0o644);
+
+  drift.sort((a, b) => byPath(a, b) || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+  patches.sort(byPath);
+  return { drift, diff: patches.map((p) => p.text).join("") };
+}
