@@ -257,22 +257,26 @@ function writeTemp(abs: string, content: string, mode: Mode): string {
   return tmp;
 }
 
-/** Replaces `abs` with `content` atomically. */
-export function writeFileAtomic(abs: string, content: string, mode: Mode): void {
+/**
+ * Replaces `abs` with `content` atomically. The rename is made durable by an fsync of its
+ * directory, or, when `dirsToSync` is given, by the caller syncing each directory in it once.
+ */
+export function writeFileAtomic(abs: string, content: string, mode: Mode, dirsToSync?: Set<string>): void {
   const tmp = writeTemp(abs, content, mode);
   pause();
   renameSync(tmp, abs);
-  fsyncDir(path.dirname(abs));
+  if (dirsToSync) dirsToSync.add(path.dirname(abs));
+  else fsyncDir(path.dirname(abs));
   pause();
 }
 
 /** Creates `abs` with `content` only if nothing is there; returns false when something was. */
-function createFileAtomic(abs: string, content: string, mode: Mode): boolean {
+function createFileAtomic(abs: string, content: string, mode: Mode, dirsToSync: Set<string>): boolean {
   const tmp = writeTemp(abs, content, mode);
   try {
     // link() fails when the target exists: create-if-absent without a window for a race.
     linkSync(tmp, abs);
-    fsyncDir(path.dirname(abs));
+    dirsToSync.add(path.dirname(abs));
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
@@ -390,8 +394,11 @@ export function writeGenerated(root: string, files: readonly GeneratedFile[], op
     for (const f of toWrite) journal[f.path] = [...new Set([...(journal[f.path] ?? []), sha256(f.content)])].sort();
     writeFileAtomic(path.join(root, PENDING_PATH), JSON.stringify({ comment: "nixway generate in progress; removed when it completes", files: journal }, null, 2) + "\n", 0o644);
   }
+  // One directory fsync for all the renames in that directory, not one per file (with thousands of
+  // files the fsyncs are most of generate's time); all done below, before the manifest is written.
+  const dirsToSync = new Set<string>();
   for (const f of toWrite) {
-    writeFileAtomic(path.join(root, f.path), f.content, f.mode);
+    writeFileAtomic(path.join(root, f.path), f.content, f.mode, dirsToSync);
     result.written.push(f.path);
   }
   for (const f of toChmod) {
@@ -412,9 +419,10 @@ export function writeGenerated(root: string, files: readonly GeneratedFile[], op
   for (const f of createOnly) {
     const abs = path.join(root, f.path);
     if (readOnDisk(abs) !== undefined) result.kept.push(f.path);
-    else if (createFileAtomic(abs, f.content, f.mode)) result.created.push(f.path);
+    else if (createFileAtomic(abs, f.content, f.mode, dirsToSync)) result.created.push(f.path);
     else result.kept.push(f.path);
   }
+  for (const dir of dirsToSync) fsyncDir(dir);
 
   const manifestAbs = path.join(root, MANIFEST_PATH);
   const manifest = manifestContent([...newEntries.values()]);

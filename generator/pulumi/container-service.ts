@@ -4,39 +4,23 @@
 // an optional keep-warm cron trigger. Each services/<svc>/infra/index.ts (generated) creates one.
 import * as pulumi from "@pulumi/pulumi";
 import * as scaleway from "@pulumiverse/scaleway";
+import type { HealthCheck, KeepWarm, StackSettings as ModelStackSettings } from "../model.ts";
 import { containerNameFor, KEEP_WARM_TRIGGER_NAME, namespaceNameFor } from "./names.ts";
 
 /** The Pulumi type token of the component. */
 export const CONTAINER_SERVICE_TYPE = "nixway:scaleway:ContainerService";
 
 /** What a stack may set differently (service.yaml `stacks:`), resolved by the generator. */
-export interface StackSettings {
-  minScale: number;
-  maxScale: number;
-  /** MB. */
-  memoryLimit: number;
-  /** mVCPU. */
-  cpuLimit: number;
-  environmentVariables: Record<string, string>;
+export interface StackSettings extends ModelStackSettings {
   /** The custom domain this stack answers on, if any. */
   domain?: string;
 }
 
-export interface HealthCheckArgs {
-  path: string;
-  failureThreshold: number;
-  /** Seconds between checks. */
-  interval: number;
-}
+/** healthCheck of service.yaml, defaults applied (interval in seconds). */
+export type HealthCheckArgs = HealthCheck;
 
-export interface KeepWarmArgs {
-  /** Five-field cron. */
-  schedule: string;
-  /** IANA time zone. */
-  timezone: string;
-  /** Path the trigger calls (GET). */
-  path: string;
-}
+/** keepWarm of service.yaml, defaults applied (five-field cron, IANA zone, GET path). */
+export type KeepWarmArgs = KeepWarm;
 
 export interface ContainerServiceArgs extends StackSettings {
   /**
