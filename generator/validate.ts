@@ -399,6 +399,20 @@ export function validateService(loaded: LoadedYaml, ctx: ServiceCheckContext): {
       }
     }
   }
+  // The custom domain is attached to one stack only (one hostname cannot point at two containers):
+  // production, or the only stack. Say so rather than silently attaching it nowhere.
+  if (typeof raw.domain === "string" && isPlainObject(raw.stacks)) {
+    const names = Object.keys(raw.stacks);
+    if (names.length > 1 && !names.includes("production")) {
+      diagnostics.push(
+        diagnosticAt(
+          loaded,
+          ["domain"],
+          `domain ${JSON.stringify(raw.domain)} is attached to the 'production' stack, but the stacks are ${names.join(", ")}: declare a 'production' stack or keep a single stack`,
+        ),
+      );
+    }
+  }
   if (isPlainObject(raw.keepWarm)) {
     if (typeof raw.keepWarm.schedule === "string" && raw.keepWarm.schedule.length >= 9) {
       const r = parseCron(raw.keepWarm.schedule);
