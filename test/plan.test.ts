@@ -255,3 +255,59 @@ test("mock runs: the generated program's own errors come back as operation error
     (err: Error) => err instanceof OperationError && err.message.includes("stack config image and imageDigest not set for stack 'production': deploy with `npx nixway deploy hello --stack production`"),
   );
 });
+
+test("plan --archive: each layer's estimated compressed size and the total against imageSizeBudgetMB", async () => {
+  const { buildTestImage } = await import("./helpers/archive.ts");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const os = await import("node:os");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "nixway-plan-archive-"));
+  try {
+    // 3 MB of incompressible runtime filler and a small app layer.
+    const image = await buildTestImage({ file: path.join(dir, "image.tar"), runtimeBytes: 3_000_000, appBytes: 1000 });
+    const r = await runCli(["plan", "hello", "--stack", "production", "--json", "--archive", image.file]);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as PlanDoc & {
+      imageSize: { architecture: string; layers: { id: string; sizeBytes: number; compressedBytes: number }[]; compressedBytes: number; withinBudget?: boolean };
+    };
+    assert.equal(doc.imageSize.architecture, "amd64");
+    assert.deepEqual(
+      doc.imageSize.layers.map((l) => l.id),
+      image.diffIds,
+    );
+    assert.deepEqual(
+      doc.imageSize.layers.map((l) => l.sizeBytes),
+      image.layerSizes,
+    );
+    // Random filler does not compress: the estimate stays near its size; the total is the sum.
+    const runtime = doc.imageSize.layers[0].compressedBytes;
+    assert.ok(runtime > 3_000_000 && runtime < 3_100_000, `runtime layer estimate ${runtime}`);
+    assert.equal(doc.imageSize.compressedBytes, doc.imageSize.layers.reduce((a, l) => a + l.compressedBytes, 0));
+    assert.equal(doc.imageSize.withinBudget, undefined, "hello sets no imageSizeBudgetMB");
+    const text = await runCli(["plan", "hello", "--stack", "production", "--archive", image.file]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /image size: about 3\.\d MB compressed in 2 layers \(no imageSizeBudgetMB set\)/);
+    assert.match(text.stdout, /layer  1 +3\.\d MB compressed +3\.\d MB in archive +sha256:[0-9a-f]{12}\n  layer  2 +[\d.]+ kB compressed/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("plan --archive: an image over imageSizeBudgetMB is flagged before any push", async () => {
+  const { buildTestImage } = await import("./helpers/archive.ts");
+  const root = await runnableRepo(minimalService("svc", "name: svc\nport: 8080\nimageSizeBudgetMB: 1\napp:\n  entry: index.ts\nstacks:\n  testing: {}\n"));
+  try {
+    const repo = await loadRepo(root);
+    await writeFiles(root, Object.fromEntries(emitPulumi(repo.services[0], repo).map((f) => [f.path, f.content])));
+    const image = await buildTestImage({ file: path.join(root, "image.tar"), runtimeBytes: 2_000_000 });
+    const r = await runCli(["plan", "svc", "--json", "--archive", image.file, "--root", root]);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { imageSize: { budgetMB: number; withinBudget: boolean; compressedBytes: number } };
+    assert.equal(doc.imageSize.budgetMB, 1);
+    assert.equal(doc.imageSize.withinBudget, false);
+    assert.ok(doc.imageSize.compressedBytes > 1_000_000);
+    const text = await runCli(["plan", "svc", "--archive", image.file, "--root", root]);
+    assert.match(text.stdout, /\(OVER imageSizeBudgetMB 1: push will refuse it\)/);
+  } finally {
+    await removeRepo(root);
+  }
+});

@@ -1,12 +1,13 @@
 import { parseCommandArgs } from "../args.ts";
 import { PROCESS_IO, type Command } from "../command.ts";
+import { formatImageSizes, imageSizes } from "../image/sizes.ts";
 import { formatPlan, planJson, planService, selectStack } from "../plan.ts";
 import { findRoot, loadService } from "../repo.ts";
 
 export const command: Command = {
   name: "plan",
   summary: "show the resources a deploy would create, offline (Pulumi mocks; no credentials)",
-  help: `Usage: nixway plan SERVICE [--stack STACK] [--json] [--image REF] [--root DIR]
+  help: `Usage: nixway plan SERVICE [--stack STACK] [--json] [--image REF] [--archive PATH] [--root DIR]
 
 Runs the service's generated Pulumi program (services/SERVICE/infra/index.ts) under Pulumi's
 mocks, with no Pulumi CLI, credentials or network, and prints the resources a deploy of STACK
@@ -19,6 +20,9 @@ Options:
   --json         print {"service","stack","image","posture","resources":[{"type","name","inputs"}],...}
   --image REF    plan this image, HOST/NAMESPACE/NAME:TAG[@sha256:DIGEST] (default: the image the
                  stack's last deploy set, else a placeholder for the next push)
+  --archive PATH also show the image's size: each layer's estimated compressed (upload) size
+                 and the total against imageSizeBudgetMB (PATH: the docker-archive nix build makes,
+                 e.g. ./result of nix build .#SERVICE-image); JSON key "imageSize"
   --root DIR     repository root (default: nearest ancestor with nixway.yaml or services/)
 
 The generated program must be current: run 'npx nixway generate' after editing service.yaml.
@@ -28,13 +32,18 @@ Exit status: 0 ok, 1 invalid input or failed run, 2 usage error.
     const { values, positionals } = parseCommandArgs(
       "plan",
       argv,
-      { stack: { type: "string" }, json: { type: "boolean" }, image: { type: "string" }, root: { type: "string" } },
+      { stack: { type: "string" }, json: { type: "boolean" }, image: { type: "string" }, archive: { type: "string" }, root: { type: "string" } },
       { min: 1, max: 1, names: "SERVICE" },
     );
     const { repo, service } = await loadService(findRoot(values.root), positionals[0]);
     const stack = selectStack(service, values.stack);
     const plan = await planService(repo, service, stack, { image: values.image });
-    io.stdout.write(values.json ? JSON.stringify(planJson(plan), null, 2) + "\n" : formatPlan(plan));
+    const sizes = values.archive === undefined ? undefined : await imageSizes(values.archive, service.imageSizeBudgetMB);
+    if (values.json) {
+      io.stdout.write(JSON.stringify(sizes ? { ...planJson(plan), imageSize: sizes } : planJson(plan), null, 2) + "\n");
+    } else {
+      io.stdout.write(formatPlan(plan) + (sizes ? formatImageSizes(sizes).join("\n") + "\n" : ""));
+    }
     return 0;
   },
 };
