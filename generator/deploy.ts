@@ -7,6 +7,7 @@
 // Secrets never go on its argv: the Scaleway keys reach it in its environment only (AWS_* for the state
 // bucket, SCW_* for the provider; generator/pulumi/backend.ts builds that environment).
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { formatDiagnosis, healthUrl, probeHealth, runDiagnosis, type Diagnosis, type DiagnoseProbes } from "./diagnose.ts";
 import { OperationError } from "./diagnostics.ts";
@@ -31,10 +32,38 @@ export interface PulumiResult {
 /** Runs `pulumi ARGS` in `cwd` with exactly `env`. The default runs the `pulumi` binary; tests record instead. */
 export interface PulumiRunner {
   run(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; onOutput?: (text: string) => void }): Promise<PulumiResult>;
+  /** Checks, before anything is pushed, that the program in `infra` can run at all. */
+  preflight?(infra: string, root: string): void;
+}
+
+/** What the generated program loads: Pulumi's nodejs runtime runs it with `--import tsx`. */
+export const PROGRAM_PACKAGES = ["tsx", "@pulumi/pulumi", "@pulumiverse/scaleway"] as const;
+
+/**
+ * The real `pulumi` runs the program with node from services/<svc>/infra, so those packages must
+ * resolve from there: the repository's node_modules (npm ci). Said up front, not as a stack trace
+ * from deep inside `pulumi up` after the image was already pushed.
+ */
+export function checkProgramPackages(infra: string, root: string): void {
+  const resolver = createRequire(path.join(infra, "index.ts"));
+  const missing = PROGRAM_PACKAGES.filter((name) => {
+    try {
+      resolver.resolve(`${name}/package.json`);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length) {
+    throw new OperationError(
+      `${path.relative(root, infra)}/index.ts cannot load ${missing.join(", ")}: the Pulumi program runs with the repository's node_modules; run 'npm ci' at the repository root, then deploy again`,
+    );
+  }
 }
 
 /** The real CLI, found on the PATH of the environment it is given (the flake app puts a pinned one there). */
 export const pulumiCli: PulumiRunner = {
+  preflight: checkProgramPackages,
   async run(args, opts) {
     try {
       return await run(["pulumi", ...args], { cwd: opts.cwd, env: opts.env, onOutput: opts.onOutput && ((text) => opts.onOutput!(text)) });
@@ -229,6 +258,7 @@ export async function runDeploy(o: DeployOptions): Promise<DeployResult> {
   if (!existsSync(path.join(infra, "Pulumi.yaml"))) {
     throw new OperationError(`${path.relative(o.root, infra)}/Pulumi.yaml does not exist: generate the Pulumi program first (npx nixway generate)`);
   }
+  pulumi.preflight?.(infra, o.root);
 
   // 1. Push: content-addressed, a no-op upload when the registry already has the image.
   progress.step(`push: ${o.archive} -> ${o.registry.registry}/${service.name}`);

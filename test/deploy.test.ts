@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { formatDeploy, measureColdStart, progressFor, pulumiSteps, runDeploy, type DeployOptions } from "../generator/deploy.ts";
+import { checkProgramPackages, formatDeploy, measureColdStart, progressFor, pulumiCli, pulumiSteps, runDeploy, type DeployOptions } from "../generator/deploy.ts";
 import { loadService } from "../generator/repo.ts";
 import { resolveTagDigest } from "../generator/registry/inspect.ts";
 import { createScalewayApi } from "../generator/scaleway/api.ts";
@@ -343,5 +343,26 @@ describe("progress and cold start", () => {
     assert.equal(r.status, 200);
     assert.equal(r.attempts, 3);
     assert.equal(typeof r.ms, "number");
+  });
+});
+
+describe("the real Pulumi runner's preflight", () => {
+  test("passes where the repository's node_modules has tsx, @pulumi/pulumi and @pulumiverse/scaleway", () => {
+    assert.equal(pulumiCli.preflight, checkProgramPackages);
+    checkProgramPackages(path.join(REPO_ROOT, "services/hello/infra"), REPO_ROOT);
+  });
+
+  test("without node_modules it says to run npm ci, before anything is pushed", async () => {
+    const bare = await makeRepo({ "services/hello/infra/index.ts": "export {};\n" });
+    try {
+      assert.throws(
+        () => checkProgramPackages(path.join(bare, "services/hello/infra"), bare),
+        (err: Error) =>
+          err.message ===
+          "services/hello/infra/index.ts cannot load tsx, @pulumi/pulumi, @pulumiverse/scaleway: the Pulumi program runs with the repository's node_modules; run 'npm ci' at the repository root, then deploy again",
+      );
+    } finally {
+      await removeRepo(bare);
+    }
   });
 });
