@@ -3,7 +3,7 @@
 // Pulumi CLI (it cannot be installed here) found on PATH by the real default runner, so the command
 // line and the environment deploy gives pulumi are asserted exactly as they would run.
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -71,6 +71,8 @@ before(async () => {
     "services/hello/app/index.ts": HELLO_APP,
     "services/hello/infra/Pulumi.yaml": "name: hello\nruntime: nodejs\n",
   });
+  // As after `npm ci`: the real runner's preflight resolves the program's packages from here.
+  symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(root, "node_modules"));
   mkdirSync(bin);
   writeFileSync(path.join(bin, "pulumi"), FAKE_PULUMI);
   chmodSync(path.join(bin, "pulumi"), 0o755);
