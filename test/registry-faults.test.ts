@@ -1,7 +1,8 @@
 // Failures against a real registry: wrong password, registry down, 5xx / 429 / dropped connections
-// injected by a proxy (recovered by retries, or a bounded failure), a push killed midway then run
-// again, Ctrl-C cleanup, and a secret canary that must never show on any command line, in the
-// output, or in a file left behind.
+// injected by a proxy (recovered by retries, or a bounded failure) on both paths (skopeo's blob
+// uploads and nixway's own HTTP requests for manifests), a registry answering another digest than
+// the manifest's, a push killed midway then run again, Ctrl-C cleanup, and a secret canary that
+// must never show on any command line, in the output, or in a file left behind.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -9,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { contentTagFor } from "../generator/registry/content-tag.ts";
-import { pushImage, resolveTagDigest, RegistryError, type RegistryOptions } from "../generator/registry/index.ts";
+import { promoteTag, pushImage, resolveTagDigest, RegistryError, type RegistryOptions } from "../generator/registry/index.ts";
 import { Secret } from "../generator/secret.ts";
 import { buildTestImage } from "./helpers/archive.ts";
 import { failFirst, forwardAll, startFaultProxy, type FaultProxy } from "./helpers/fault-proxy.ts";
@@ -190,6 +191,96 @@ describe("retries", () => {
   });
 });
 
+describe("retries on the manifest path (nixway's HTTP client)", () => {
+  /** Namespace `ns` with production on image a and testing on image b, pushed directly (not through the proxy). */
+  async function twoTags(ns: string) {
+    const a = await buildTestImage({ file: path.join(work, `${ns}-a.tar`), seed: `${ns}-a` });
+    const b = await buildTestImage({ file: path.join(work, `${ns}-b.tar`), seed: `${ns}-b` });
+    const production = await pushImage({ ...direct(ns), service: "hello", archive: a.file, tags: ["production"] });
+    const testing = await pushImage({ ...direct(ns), service: "hello", archive: b.file, tags: ["testing"] });
+    return { a, b, production, testing };
+  }
+
+  test("503 on the manifest reads twice, then the promote completes", async () => {
+    const { testing } = await twoTags("h503");
+    const log: string[] = [];
+    proxy.setRule(failFirst(2, (m, u) => m === "GET" && u.includes("/manifests/"), { status: 503 }));
+    const seen = proxy.requests.length;
+    const r = await promoteTag(viaProxy("h503", log), "hello", "testing", "production").finally(() => proxy.setRule(forwardAll));
+    assert.equal(r.changed, true);
+    assert.equal(proxy.requests.slice(seen).filter((q) => q.action === 503).length, 2);
+    assert.equal(log.filter((l) => /: 503 Service Unavailable; retrying in 0\.\d s \(attempt [23] of 4\)$/.test(l)).length, 2, log.join("\n"));
+    assert.equal(await resolveTagDigest(direct("h503"), "hello", "production"), testing.digest);
+  });
+
+  test("429 with Retry-After on a no-op push's tag PUT, then success; no blob upload", async () => {
+    const { a, production } = await twoTags("h429");
+    const log: string[] = [];
+    proxy.setRule(failFirst(1, (m, u) => m === "PUT" && u.includes("/manifests/"), { status: 429, headers: { "retry-after": "0" } }));
+    const mark = registry.mark();
+    const r = await pushImage({ ...viaProxy("h429", log), service: "hello", archive: a.file, tags: ["staging"] }).finally(() => proxy.setRule(forwardAll));
+    assert.equal(r.uploaded, false);
+    assert.equal(log.filter((l) => /429 Too Many Requests \(toomanyrequests: too many requests\); retrying/.test(l)).length, 1, log.join("\n"));
+    await registry.settle();
+    assert.deepEqual(registry.uploadsSince(mark), []);
+    assert.equal(await resolveTagDigest(direct("h429"), "hello", "staging"), production.digest);
+  });
+
+  test("a connection dropped at first contact is retried with backoff; one dropped on a reused keep-alive connection at once", async () => {
+    const { testing } = await twoTags("hdrop");
+    const log: string[] = [];
+    proxy.setRule(failFirst(1, (m, u) => m === "GET" && u.includes("/manifests/testing"), "drop"));
+    const first = await promoteTag(viaProxy("hdrop", log), "hello", "testing", "staging").finally(() => proxy.setRule(forwardAll));
+    assert.equal(first.changed, true);
+    assert.equal(log.filter((l) => /connection dropped \(.*\); retrying/.test(l)).length, 1, log.join("\n"));
+
+    // The PUT goes out on the connection the reads used: a server closing it is the stale keep-alive case.
+    const log2: string[] = [];
+    proxy.setRule(failFirst(1, (m, u) => m === "PUT" && u.includes("/manifests/production"), "drop"));
+    const seen = proxy.requests.length;
+    const second = await promoteTag(viaProxy("hdrop", log2), "hello", "testing", "production").finally(() => proxy.setRule(forwardAll));
+    assert.equal(second.changed, true);
+    assert.deepEqual(proxy.requests.slice(seen).filter((q) => q.method === "PUT").map((q) => q.action), ["drop", "forward"]);
+    assert.deepEqual(log2.filter((l) => /retrying/.test(l)), []);
+    assert.equal(await resolveTagDigest(direct("hdrop"), "hello", "production"), testing.digest);
+  });
+
+  test("a registry that keeps failing the tag PUT gives up after the configured attempts; the target does not move", async () => {
+    const { production } = await twoTags("hfail");
+    const log: string[] = [];
+    proxy.setRule(failFirst(Infinity, (m, u) => m === "PUT" && u.includes("/manifests/"), { status: 502 }));
+    await assert.rejects(
+      promoteTag({ ...viaProxy("hfail", log), retry: { attempts: 3, initialDelayMs: 50, maxDelayMs: 100 } }, "hello", "testing", "production"),
+      (e: Error) =>
+        e instanceof RegistryError &&
+        e.kind === "transient" &&
+        /registry 127\.0\.0\.1:\d+ failed while trying to tag .*hello:production \(502 Bad Gateway\); gave up after 3 attempts/.test(e.message),
+    );
+    proxy.setRule(forwardAll);
+    assert.equal(log.filter((l) => /502 Bad Gateway; retrying/.test(l)).length, 2);
+    assert.equal(await resolveTagDigest(direct("hfail"), "hello", "production"), production.digest);
+  });
+
+  test("a registry answering another Docker-Content-Digest than the manifest's is reported, not trusted", async () => {
+    await twoTags("hdigest");
+    const wrong = `sha256:${"0".repeat(64)}`;
+    proxy.setRule(failFirst(1, (m, u) => m === "PUT" && u.includes("/manifests/production"), { status: 201, headers: { "docker-content-digest": wrong }, body: "" }));
+    await assert.rejects(promoteTag(viaProxy("hdigest"), "hello", "testing", "production"), (e: Error) => {
+      assert.match(e.message, new RegExp(`stored .*hello:production as ${wrong}, not sha256:[0-9a-f]{64}: the manifest bytes were changed on the way`));
+      return true;
+    });
+    proxy.setRule(forwardAll);
+  });
+
+  test("a promote against a registry that is down says so at once", async () => {
+    const port = await freePort();
+    const { env } = childEnv(CANARY);
+    const r = await spawnNixway(["promote", "hello", "--from", "testing", "--to", "production", "--registry", `127.0.0.1:${port}/ns`, "--root", root, "--cert-dir", registry.certDir], { env }).done;
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`cannot reach registry 127\\.0\\.0\\.1:${port} to read the manifest .*connection refused.*is the registry up\\?`));
+  });
+});
+
 describe("interruptions", () => {
   test("a push killed midway leaves the mutable tag on the old image; running it again completes", async () => {
     const a = await buildTestImage({ file: path.join(work, "kill-a.tar"), seed: "kill-a" });
@@ -233,7 +324,8 @@ describe("interruptions", () => {
 
   test("Ctrl-C (SIGINT) stops skopeo and removes the 0600 auth file and its 0700 directory", async () => {
     const img = await buildTestImage({ file: path.join(work, "int.tar"), seed: "int" });
-    proxy.setRule(failFirst(1, (m, u) => m === "GET" && u.includes("/manifests/"), "stall"));
+    // Hold skopeo's first blob upload (the content-tag check before it is nixway's own HTTP request).
+    proxy.setRule(failFirst(1, (m, u) => m === "POST" && u.includes("/blobs/uploads/"), "stall"));
     const seen = proxy.requests.length;
     const { env, tmp } = childEnv(CANARY);
     const p = spawnNixway(["push", "hello", "--archive", img.file, "--registry", `${proxy.host}/int`, "--root", root, "--cert-dir", registry.certDir], { env });

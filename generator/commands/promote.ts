@@ -11,10 +11,12 @@ export const command: Command = {
   summary: "point a tag at another tag's image in the registry (testing -> production), no blob moves",
   help: `Usage: nixway promote SERVICE --from TAG --to TAG [--json] [--registry HOST/NAMESPACE] [--tls-verify=false] [--cert-dir DIR] [--root DIR]
 
-Points <registry>/SERVICE:TO at the image FROM points at, on the registry side: the manifest is
-read and written under the new tag (skopeo copy with --preserve-digests); no layer is uploaded or
-downloaded and the digest stays the same. Refused when FROM does not exist. Prints TO's old and
-new digest. FROM may also be a content tag (c-...) or a digest (sha256:...).
+Points <registry>/SERVICE:TO at the image FROM points at, on the registry side: FROM's manifest is
+read and PUT unchanged (same bytes, same media type) under TO, a few HTTP requests on one
+connection; no layer is uploaded or downloaded, no skopeo runs, and the digest stays the same
+(the registry's answer is checked). A multi-architecture FROM promotes its linux/amd64 image.
+Refused when FROM does not exist. Prints TO's old and new digest. FROM may also be a content tag
+(c-...) or a digest (sha256:...).
 
 Options:
   --from TAG                 the tag (or content tag, or digest) to promote (required)

@@ -22,11 +22,13 @@ export interface RegistryAuth {
   secret: Secret;
 }
 
-/**
- * Runs `fn` with an auth file for `registry` (HOST[:PORT] or HOST[:PORT]/NAMESPACE) holding
- * `nologin` / `secret`. The file and its directory are gone when the returned promise settles.
- */
-export async function withRegistryAuth<T>(registry: string, secret: Secret, fn: (auth: RegistryAuth) => Promise<T>): Promise<T> {
+/** An auth file that exists until dispose() (or until nixway exits or is interrupted). */
+export interface OpenRegistryAuth extends RegistryAuth {
+  dispose(): void;
+}
+
+/** Writes the auth file for `registry` (HOST[:PORT] or HOST[:PORT]/NAMESPACE) holding `nologin` / `secret`. */
+export function openRegistryAuth(registry: string, secret: Secret): OpenRegistryAuth {
   const { dir, dispose } = makePrivateDir("nixway-auth-");
   try {
     const host = registryHost(registry);
@@ -36,7 +38,21 @@ export async function withRegistryAuth<T>(registry: string, secret: Secret, fn: 
     writeFileSync(authFile, JSON.stringify({ auths: { [host]: { auth } } }) + "\n", { mode: 0o600, flag: "wx" });
     const tmpDir = path.join(dir, "tmp");
     mkdirSync(tmpDir, { mode: 0o700 });
-    return await fn({ host, authFile, tmpDir, secret });
+    return { host, authFile, tmpDir, secret, dispose };
+  } catch (err) {
+    dispose();
+    throw err;
+  }
+}
+
+/**
+ * Runs `fn` with an auth file for `registry` (HOST[:PORT] or HOST[:PORT]/NAMESPACE) holding
+ * `nologin` / `secret`. The file and its directory are gone when the returned promise settles.
+ */
+export async function withRegistryAuth<T>(registry: string, secret: Secret, fn: (auth: RegistryAuth) => Promise<T>): Promise<T> {
+  const { dispose, ...auth } = openRegistryAuth(registry, secret);
+  try {
+    return await fn(auth);
   } finally {
     dispose();
   }

@@ -16,13 +16,17 @@ export const REGISTRY_FLAGS = {
 } as const;
 
 export const REGISTRY_FLAGS_HELP = `  --registry HOST/NAMESPACE  registry prefix (default: nixway.yaml registry, or rg.<region>.scw.cloud/<registryNamespace>)
-  --tls-verify=false         do not verify the registry's TLS certificate (local test registries only)
-  --cert-dir DIR             trust the CA certificate(s) DIR/*.crt for the registry (e.g. a self-signed test registry)
+  --tls-verify=false         do not verify the registry's TLS certificate, or use plain HTTP (local test registries only)
+  --cert-dir DIR             trust the CA certificate(s) DIR/*.crt for the registry besides the system's (e.g. a
+                             self-signed test registry); default: ~/.config/containers/certs.d/HOST, /etc/containers/
+                             certs.d/HOST or /etc/docker/certs.d/HOST, as skopeo
   --root DIR                 repository root (default: nearest ancestor with nixway.yaml or services/)`;
 
 export const SECRET_HELP = `Credentials: user nologin, password the Scaleway API secret key, from SCW_SECRET_KEY or the
-apiSecret setting of nixway.yaml. It is handed to skopeo in a 0600 auth file inside a private
-temp directory that is removed afterwards (also on Ctrl-C), never on a command line.`;
+apiSecret setting of nixway.yaml. nixway sends it to the registry itself over HTTPS (basic or
+token auth, as the registry asks); only when skopeo uploads blobs is it handed to skopeo, in a
+0600 auth file inside a private temp directory that is removed afterwards (also on Ctrl-C).
+It is never on a command line.`;
 
 /**
  * node:util parseArgs has no `--flag=false` for booleans (before Node 22): take `--tls-verify`,

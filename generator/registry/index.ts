@@ -7,4 +7,4 @@ export { pushImage, DEFAULT_PUSH_TAGS, type PushOptions, type PushResult } from 
 export { imageRef, repositoryFor, registryHost } from "./reference.ts";
 export { DEFAULT_RETRY, type RetryPolicy } from "./retry.ts";
 export type { RegistryOptions } from "./session.ts";
-export { RegistryError, type RegistryErrorKind } from "./skopeo.ts";
+export { RegistryError, type RegistryErrorKind } from "./errors.ts";

@@ -1,9 +1,11 @@
 // `nixway inspect` and the look-ups deploy and diagnose need: what a tag points at, and what the
-// image is (architecture, Cmd, exposed ports, layers with their compressed sizes).
-import { imageRef, repositoryFor } from "./reference.ts";
+// image is (architecture, Cmd, exposed ports, layers with their compressed sizes). Manifest and
+// config are two HTTP requests on one connection; the tag list still comes from skopeo.
+import { RegistryError } from "./errors.ts";
+import { repositoryName } from "./http.ts";
 import { fetchConfig, fetchManifest, type ManifestLayer } from "./manifest.ts";
-import { withSkopeo, type RegistryOptions } from "./session.ts";
-import { listTagsArgs, RegistryError, skopeo } from "./skopeo.ts";
+import { imageRef, repositoryFor } from "./reference.ts";
+import { withRegistry, withSkopeo, type RegistryOptions } from "./session.ts";
 
 export interface ImageInfo {
   /** The reference inspected, e.g. rg.fr-par.scw.cloud/ns/hello:testing. */
@@ -37,10 +39,11 @@ export class ImageNotFoundError extends RegistryError {
 export async function inspectImage(opts: RegistryOptions, service: string, tagOrDigest: string): Promise<ImageInfo> {
   const repository = repositoryFor(opts.registry, service);
   const image = imageRef(repository, tagOrDigest);
-  return withSkopeo(opts, async (ctx, host) => {
-    const manifest = await fetchManifest(ctx, host, repository, tagOrDigest);
+  return withRegistry(opts, false, async ({ http, host }) => {
+    const name = repositoryName(repository, host);
+    const manifest = await fetchManifest(http, repository, name, tagOrDigest);
     if (!manifest) throw new ImageNotFoundError(image, host);
-    const config = await fetchConfig(ctx, host, repository, manifest.digest);
+    const config = await fetchConfig(http, repository, name, manifest.configDigest);
     return {
       image,
       digest: manifest.digest,
@@ -60,12 +63,13 @@ export async function inspectImage(opts: RegistryOptions, service: string, tagOr
 /** The manifest digest `<registry>/<service>:<tag>` points at, or undefined when the tag (or the repository) does not exist. */
 export async function resolveTagDigest(opts: RegistryOptions, service: string, tag: string): Promise<string | undefined> {
   const repository = repositoryFor(opts.registry, service);
-  return withSkopeo(opts, async (ctx, host) => (await fetchManifest(ctx, host, repository, tag))?.digest);
+  return withRegistry(opts, false, async ({ http, host }) => (await fetchManifest(http, repository, repositoryName(repository, host), tag))?.digest);
 }
 
 /** Every tag of `<registry>/<service>`, sorted; [] when the repository does not exist yet. */
 export async function listTags(opts: RegistryOptions, service: string): Promise<string[]> {
   const repository = repositoryFor(opts.registry, service);
+  const { listTagsArgs, skopeo } = await import("./skopeo.ts");
   return withSkopeo(opts, async (ctx, host) => {
     let out: string;
     try {

@@ -1,19 +1,19 @@
 // `nixway promote`: point one tag at the image another tag points at (testing -> production),
-// registry side, manifest only. skopeo copies `repo@<digest>` to `repo:<to>` with
-// --preserve-digests: every blob is already in the repository, so skopeo only checks them (HEAD)
-// and PUTs the same manifest bytes under the new tag; no layer moves and the digest is unchanged.
-import { OperationError } from "../diagnostics.ts";
-import { fetchManifest } from "./manifest.ts";
-import { TAG_TIMEOUT_MS } from "./push.ts";
+// registry side, manifest only: GET the source's manifest, GET what the target points at now, and
+// PUT the source's exact bytes under the target tag, all on one HTTP connection. No blob moves (the
+// repository already holds every one, and within one repository no blob mount is needed) and the
+// digest is unchanged (the registry's Docker-Content-Digest answer is checked).
+import { RegistryError } from "./errors.ts";
+import { repositoryName } from "./http.ts";
+import { fetchManifest, getRawManifest, putManifest, type RegistryManifest } from "./manifest.ts";
 import { imageRef, repositoryFor } from "./reference.ts";
-import { withSkopeo, type RegistryOptions } from "./session.ts";
-import { copyArgs, RegistryError, skopeo } from "./skopeo.ts";
+import { withRegistry, type RegistryOptions } from "./session.ts";
 
 export interface PromoteResult {
   repository: string;
   from: string;
   to: string;
-  /** The digest `to` points at now (= the digest of `from`). */
+  /** The digest `to` points at now (= the digest of `from`'s linux/amd64 image). */
   digest: string;
   /** What `to` pointed at before, or undefined when it did not exist. */
   previousDigest: string | undefined;
@@ -23,8 +23,9 @@ export interface PromoteResult {
 
 export async function promoteTag(opts: RegistryOptions, service: string, from: string, to: string): Promise<PromoteResult> {
   const repository = repositoryFor(opts.registry, service);
-  return withSkopeo(opts, async (ctx, host) => {
-    const source = await fetchManifest(ctx, host, repository, from);
+  return withRegistry(opts, true, async ({ http, host }) => {
+    const name = repositoryName(repository, host);
+    const source = await fetchManifest(http, repository, name, from);
     if (!source) {
       throw new RegistryError(
         "not-found",
@@ -32,20 +33,26 @@ export async function promoteTag(opts: RegistryOptions, service: string, from: s
         "manifest unknown",
       );
     }
-    const previous = await fetchManifest(ctx, host, repository, to);
-    const result = { repository, from, to, digest: source.digest, previousDigest: previous?.digest };
-    if (previous?.digest === source.digest) return { ...result, changed: false };
-    ctx.log(`${imageRef(repository, to)}: ${previous ? previous.digest : "(new tag)"} -> ${source.digest}`);
-    await skopeo(ctx, {
-      args: copyArgs(ctx, { ref: imageRef(repository, source.digest) }, imageRef(repository, to), {}),
-      host,
-      what: `tag ${imageRef(repository, to)}`,
-      timeoutMs: TAG_TIMEOUT_MS,
-    });
-    const now = await fetchManifest(ctx, host, repository, to);
-    if (now?.digest !== source.digest) {
-      throw new OperationError(`promote: ${imageRef(repository, to)} points at ${now?.digest ?? "nothing"} after the copy, not ${source.digest}; run it again`);
-    }
+    const previousDigest = await currentDigest(http, repository, name, to);
+    const result = { repository, from, to, digest: source.digest, previousDigest };
+    if (previousDigest === source.digest) return { ...result, changed: false };
+    opts.log?.(`${imageRef(repository, to)}: ${previousDigest ?? "(new tag)"} -> ${source.digest}`);
+    await putManifest(http, repository, name, to, source.raw);
     return { ...result, changed: true };
   });
+}
+
+/**
+ * What `to` points at, compared like the source: an index by its linux/amd64 image. A target that
+ * nixway cannot resolve (an index without amd64) does not block the promote that replaces it.
+ */
+async function currentDigest(http: Parameters<typeof fetchManifest>[0], repository: string, name: string, tag: string): Promise<string | undefined> {
+  let resolved: RegistryManifest | undefined;
+  try {
+    resolved = await fetchManifest(http, repository, name, tag);
+  } catch (err) {
+    if (!(err instanceof RegistryError) || err.kind !== "failed") throw err;
+    return (await getRawManifest(http, repository, name, tag))?.digest;
+  }
+  return resolved?.digest;
 }

@@ -7,7 +7,9 @@
 // every mutable tag where it was; running it again reuses the blobs already uploaded and completes.
 //
 // When the content tag already holds an image with the same config (hence the same layers), nothing
-// is uploaded at all: only the mutable tags move, manifest only.
+// is uploaded at all: only the mutable tags move, manifest only. The content-tag check and moving
+// the tags are HTTP requests on one connection (http.ts); skopeo runs only to upload an image the
+// registry does not have, and only then is an auth file written for it.
 import { readFileSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { InputError, OperationError, type Diagnostic } from "../diagnostics.ts";
@@ -15,15 +17,15 @@ import { estimateCompressedLayerSizes, layerTopPaths, openArchive, type DockerAr
 import { childEnv, type Secret } from "../secret.ts";
 import { contentTagFor } from "./content-tag.ts";
 import { formatBytes, MB, shortDigest } from "./format.ts";
-import { fetchManifest } from "./manifest.ts";
+import { repositoryName } from "./http.ts";
+import { fetchManifest, getRawManifest, putManifest, type RawManifest } from "./manifest.ts";
 import { checkMutableTag, imageRef, repositoryFor } from "./reference.ts";
-import { withSkopeo, type RegistryOptions } from "./session.ts";
-import { copyArgs, skopeo } from "./skopeo.ts";
+import { withRegistry, type RegistryOptions } from "./session.ts";
 
 export const DEFAULT_PUSH_TAGS = ["testing"];
 
-/** Moving a tag is a few small requests; the upload from the archive itself is not time-bounded (Ctrl-C stops it). */
-export const TAG_TIMEOUT_MS = 120_000;
+// Moving a tag is one small request, bounded by manifest.ts's TAG_TIMEOUT_MS; the upload from the
+// archive itself is not time-bounded (Ctrl-C stops it).
 
 export interface PushOptions extends Omit<RegistryOptions, "secret"> {
   /** The registry password, or a function reading it: called only once the archive passed its checks. */
@@ -115,9 +117,11 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     const image = imageRef(repository, contentTag);
 
     const secret = typeof opts.secret === "function" ? await opts.secret() : opts.secret;
-    return await withSkopeo({ ...opts, secret }, async (ctx, host) => {
-      const existing = await fetchManifest(ctx, host, repository, contentTag);
-      let digest: string;
+    return await withRegistry({ ...opts, secret }, true, async (session) => {
+      const { http, host } = session;
+      const name = repositoryName(repository, host);
+      const existing = await fetchManifest(http, repository, name, contentTag);
+      let manifest: RawManifest;
       let uploaded: boolean;
       if (existing) {
         if (existing.configDigest !== archive.configDigest) {
@@ -126,30 +130,32 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
               `content tags are never overwritten: delete that tag in the registry if it was pushed by hand`,
           );
         }
-        digest = existing.digest;
+        manifest = existing.raw;
         uploaded = false;
-        log(`${image} already holds this image (${shortDigest(digest)}): no blob uploaded`);
+        log(`${image} already holds this image (${shortDigest(manifest.digest)}): no blob uploaded`);
       } else {
         log(`pushing ${archive.layers.length} layers (${formatBytes(archive.size)} uncompressed) to ${image}`);
+        // skopeo (and its auth file) only now: a push of an image the registry already has never starts it.
+        const { copyArgs, skopeo } = await import("./skopeo.ts");
+        const ctx = await session.skopeo();
         const digestFile = path.join(ctx.auth.tmpDir, "digest");
         await skopeo(ctx, {
           args: copyArgs(ctx, { archive: safeArchivePath(archive.file, ctx.auth.tmpDir) }, image, { digestFile }),
           host,
           what: `push ${image}`,
         });
-        digest = readFileSync(digestFile, "utf8").trim();
+        const digest = readFileSync(digestFile, "utf8").trim();
+        // The exact bytes skopeo stored, by digest (checked), to PUT under the mutable tags.
+        const stored = await getRawManifest(http, repository, name, digest);
+        if (!stored) throw new OperationError(`push: ${image} was pushed as ${digest}, but the registry does not have that manifest; run it again`);
+        manifest = stored;
         uploaded = true;
       }
       for (const tag of tags) {
-        await skopeo(ctx, {
-          args: copyArgs(ctx, { ref: imageRef(repository, digest) }, imageRef(repository, tag), {}),
-          host,
-          what: `tag ${imageRef(repository, tag)}`,
-          timeoutMs: TAG_TIMEOUT_MS,
-        });
-        log(`${imageRef(repository, tag)} -> ${shortDigest(digest)}`);
+        await putManifest(http, repository, name, tag, manifest);
+        log(`${imageRef(repository, tag)} -> ${shortDigest(manifest.digest)}`);
       }
-      return { image, repository, digest, configDigest: archive.configDigest, contentTag, tags, uploaded };
+      return { image, repository, digest: manifest.digest, configDigest: archive.configDigest, contentTag, tags, uploaded };
     });
   } finally {
     opened.dispose();

@@ -4,6 +4,7 @@
 // the requests it completed, in particular blob uploads (`PUT .../blobs/uploads/...`).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import os from "node:os";
@@ -100,14 +101,14 @@ export function makeCertificate(dir: string): { certFile: string; keyFile: strin
 }
 
 /** GET /v2/ until the registry answers (401 without credentials), or fail after `timeoutMs`. */
-async function waitUntilServing(port: number, ca: string, child: ChildProcess, logFile: string, timeoutMs = 15_000): Promise<void> {
+async function waitUntilServing(port: number, ca: string, child: ChildProcess, logFile: string, plainHttp = false, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`docker-registry exited (${child.exitCode ?? child.signalCode}):\n${tail(logFile)}`);
     }
     const status = await new Promise<number>((resolve) => {
-      const req = https.get({ host: "127.0.0.1", port, path: "/v2/", ca, timeout: 1000 }, (res) => {
+      const req = (plainHttp ? http : https).get({ host: "127.0.0.1", port, path: "/v2/", ca, timeout: 1000 }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });
@@ -179,6 +180,15 @@ function uploadsOf(requests: RegistryRequest[]): BlobUpload[] {
 export interface StartRegistryOptions {
   /** The password of user nologin (default: a random one). Handed to htpasswd on stdin, never on argv. */
   password?: string;
+  /**
+   * Token authentication (the distribution token spec, as Scaleway's registry does it) instead of
+   * htpasswd: the registry answers 401 `Bearer realm=...` and accepts only JWTs signed by the key
+   * whose certificate is `rootCertBundle` (see test/helpers/token-server.ts). The password is then
+   * the token server's business.
+   */
+  tokenAuth?: { realm: string; service: string; issuer: string; rootCertBundle: string };
+  /** Plain HTTP, no authentication at all (what --tls-verify=false also reaches). */
+  plainHttp?: boolean;
 }
 
 export async function startRegistry(opts: StartRegistryOptions = {}): Promise<TestRegistry> {
@@ -211,13 +221,19 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
         "    enabled: true",
         "http:",
         `  addr: 127.0.0.1:${port}`,
-        "  tls:",
-        `    certificate: ${certFile}`,
-        `    key: ${keyFile}`,
-        "auth:",
-        "  htpasswd:",
-        "    realm: nixway-test",
-        `    path: ${htpasswdFile}`,
+        ...(opts.plainHttp ? [] : ["  tls:", `    certificate: ${certFile}`, `    key: ${keyFile}`]),
+        ...(opts.plainHttp
+          ? []
+          : opts.tokenAuth
+            ? [
+                "auth:",
+                "  token:",
+                `    realm: ${opts.tokenAuth.realm}`,
+                `    service: ${opts.tokenAuth.service}`,
+                `    issuer: ${opts.tokenAuth.issuer}`,
+                `    rootcertbundle: ${opts.tokenAuth.rootCertBundle}`,
+              ]
+            : ["auth:", "  htpasswd:", "    realm: nixway-test", `    path: ${htpasswdFile}`]),
         "",
       ].join("\n"),
     );
@@ -228,7 +244,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       const fd = openSync(logFile, "a");
       child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", fd, fd] });
       closeSync(fd);
-      await waitUntilServing(port, ca, child, logFile);
+      await waitUntilServing(port, ca, child, logFile, opts.plainHttp);
     };
     const halt = async () => {
       const c = child;
