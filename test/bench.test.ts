@@ -40,7 +40,9 @@ test("npm run bench in quick mode measures every figure and writes bench results
     const figures: Record<string, number> = results.figures;
     for (const [name, value] of Object.entries(figures)) {
       assert.match(name, /^[a-z0-9_.]+$/, name);
-      assert.ok(typeof value === "number" && Number.isFinite(value) && value >= 0, `${name}: ${value}`);
+      assert.ok(typeof value === "number" && Number.isFinite(value), `${name}: ${value}`);
+      // A marginal cost is a difference of two timings: noise can make it negative in quick mode.
+      if (!name.includes("marginal")) assert.ok(value >= 0, `${name}: ${value}`);
     }
     const expected = [
       "generate.1.seconds", "generate.2.seconds", "generate.marginal_ms_per_service", "generate.ratio_2_to_1",
