@@ -5,7 +5,9 @@
 //   BENCH_QUICK=1          a smoke run (2 services, a 1 MB image, one repetition): checks the harness
 //                          works; its figures mean nothing
 //   BENCH_RESULTS=FILE     write the results there instead of bench/results.json
-//   BENCH_ONLY=a,b         run only these sections: generate, registry, nix
+//   BENCH_ONLY=a,b         run only these sections: generate, registry, nix (results then go to
+//                          bench/results.partial.json unless BENCH_RESULTS says otherwise, so a
+//                          partial run never replaces the full run's figures)
 import os from "node:os";
 import path from "node:path";
 import { run } from "../generator/proc.ts";
@@ -74,7 +76,8 @@ async function toolVersions(): Promise<Record<string, string>> {
 async function mainBench(): Promise<number> {
   const cfg = process.env.BENCH_QUICK === "1" ? QUICK : FULL;
   const only = new Set((process.env.BENCH_ONLY ?? "generate,registry,nix").split(",").map((s) => s.trim()));
-  const resultsFile = path.resolve(process.env.BENCH_RESULTS ?? path.join(REPO_ROOT, "bench", "results.json"));
+  const defaultFile = process.env.BENCH_ONLY === undefined ? "results.json" : "results.partial.json";
+  const resultsFile = path.resolve(process.env.BENCH_RESULTS ?? path.join(REPO_ROOT, "bench", defaultFile));
   const report = new Report();
   const errors: string[] = [];
   const sections: [string, () => Promise<void>][] = [
