@@ -95,7 +95,7 @@ export async function benchGenerate(report: Report, cfg: GenerateBenchConfig): P
     try {
       const load = await timed(() => loadRepo(repo.root, []));
       const emit = await timed(async () => emitAll(load.value));
-      const write = await timed(async () => writeGenerated(repo.root, emit.value));
+      const write = await timed(() => writeGenerated(repo.root, emit.value));
       report.add(`generate.phase.${largest}.load_seconds`, load.seconds);
       report.add(`generate.phase.${largest}.emit_seconds`, emit.seconds);
       report.add(`generate.phase.${largest}.write_seconds`, write.seconds);

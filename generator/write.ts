@@ -2,7 +2,9 @@
 //
 // - Atomic: each file is written to a temp file in its own directory, fsynced, then renamed over
 //   the target, so a reader (or a generate killed half-way) sees the old file or the new one,
-//   never a partial one.
+//   never a partial one. Several files are written at once (the disk waits of their fsyncs
+//   overlap); each directory is fsynced once, after all its renames and before the manifest.
+// - A file whose content is already right is not written at all (no temp file, no fsync).
 // - A manifest (.nixway/manifest.json: path, sha256, mode of every file generate wrote) tells
 //   which files are ours: a file no emitter produces any more (a removed service) is deleted, and a
 //   file whose content matches neither its manifest hash nor the new output was edited by hand:
@@ -12,22 +14,31 @@
 // - createOnly files are written only when absent and are never tracked, checked or deleted.
 import { createHash } from "node:crypto";
 import {
+  close,
   closeSync,
+  fchmod,
   fchmodSync,
+  fsync,
   fsyncSync,
-  linkSync,
+  link,
   lstatSync,
+  mkdir,
   mkdirSync,
+  open,
   openSync,
   readdirSync,
   readFileSync,
+  rename,
   renameSync,
   rmdirSync,
   statSync,
+  unlink,
   unlinkSync,
+  write,
   writeSync,
 } from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
 import { createTwoFilesPatch } from "diff";
 import { REGENERATE_COMMAND, type GeneratedFile } from "./emit/types.ts";
 
@@ -206,6 +217,8 @@ function readPending(root: string): Map<string, Set<string>> {
 
 function pause(): void {
   const ms = Number(process.env[PAUSE_ENV] ?? "");
+  // Blocks the whole process, not just this file's write: renames stay at least `ms` apart even
+  // with several writes in flight, so a kill lands between two of them.
   if (Number.isFinite(ms) && ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
@@ -237,9 +250,37 @@ function fsyncDir(dir: string): void {
   }
 }
 
+async function fsyncDirAsync(dir: string): Promise<void> {
+  // As fsyncDir.
+  let fd: number;
+  try {
+    fd = await openAsync(dir, "r");
+  } catch {
+    return;
+  }
+  try {
+    await fsyncAsync(fd);
+  } catch {
+    /* see fsyncDir */
+  } finally {
+    await closeAsync(fd).catch(() => undefined);
+  }
+}
+
+/**
+ * The directories a new directory's entry and its own entries live in: from `created` (the first
+ * directory mkdir created) down to `dir`, and the parent of `created`.
+ */
+function dirsChangedByMkdir(created: string, dir: string): string[] {
+  const out = [path.dirname(created)];
+  for (let d = dir; d.length >= created.length; d = path.dirname(d)) out.push(d);
+  return out;
+}
+
 /** Writes content to a new temp file next to `abs`, fsynced, with exactly `mode`. */
 function writeTemp(abs: string, content: string, mode: Mode): string {
-  mkdirSync(path.dirname(abs), { recursive: true });
+  const created = mkdirSync(path.dirname(abs), { recursive: true });
+  if (created !== undefined) for (const d of dirsChangedByMkdir(created, path.dirname(abs))) fsyncDir(d);
   const tmp = tempPathFor(abs);
   const fd = openSync(tmp, "wx", mode);
   try {
@@ -258,31 +299,182 @@ function writeTemp(abs: string, content: string, mode: Mode): string {
 }
 
 /**
- * Replaces `abs` with `content` atomically. The rename is made durable by an fsync of its
- * directory, or, when `dirsToSync` is given, by the caller syncing each directory in it once.
+ * Replaces `abs` with `content` atomically: temp file in the same directory, fsynced, renamed
+ * over `abs`, and the rename made durable by an fsync of the directory.
  */
-export function writeFileAtomic(abs: string, content: string, mode: Mode, dirsToSync?: Set<string>): void {
+export function writeFileAtomic(abs: string, content: string, mode: Mode): void {
   const tmp = writeTemp(abs, content, mode);
   pause();
   renameSync(tmp, abs);
-  if (dirsToSync) dirsToSync.add(path.dirname(abs));
-  else fsyncDir(path.dirname(abs));
+  fsyncDir(path.dirname(abs));
+  pause();
+}
+
+const openAsync = promisify(open);
+const closeAsync = promisify(close);
+const fchmodAsync = promisify(fchmod);
+const fsyncAsync = promisify(fsync);
+const renameAsync = promisify(rename);
+const linkAsync = promisify(link);
+const unlinkAsync = promisify(unlink);
+const mkdirAsync = promisify(mkdir);
+
+function writeAsync(fd: number, buf: Buffer, offset: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, buf, offset, buf.length - offset, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * How many files are written at once. Each write waits on the disk for its fsync; with several in
+ * flight those waits overlap (and file creation, CPU work in the kernel, runs on both cores).
+ * Node's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise) bounds the real
+ * parallelism; 16 keeps it busy without holding thousands of file descriptors open.
+ */
+const WRITE_CONCURRENCY = 16;
+
+/**
+ * Runs `task` on every item, at most `limit` at a time. After a failure no new task starts; the
+ * running ones finish (each cleans up its own temp file), then the first error is thrown.
+ */
+async function forEachConcurrently<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++];
+      try {
+        await task(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}
+
+/** As writeTemp, without blocking: the directory must exist. */
+async function writeTempAsync(abs: string, content: string, mode: Mode): Promise<string> {
+  const tmp = tempPathFor(abs);
+  const fd = await openAsync(tmp, "wx", mode);
+  try {
+    const buf = Buffer.from(content, "utf8");
+    let off = 0;
+    while (off < buf.length) off += await writeAsync(fd, buf, off);
+    await fchmodAsync(fd, mode); // the umask must not decide the mode
+    await fsyncAsync(fd);
+  } catch (err) {
+    await closeAsync(fd).catch(() => undefined);
+    await unlinkAsync(tmp).catch(() => undefined);
+    throw err;
+  }
+  try {
+    await closeAsync(fd);
+  } catch (err) {
+    await unlinkAsync(tmp).catch(() => undefined);
+    throw err;
+  }
+  return tmp;
+}
+
+/** As writeFileAtomic, without blocking; the caller fsyncs the directory (once for all its files). */
+async function replaceFileAsync(abs: string, content: string, mode: Mode): Promise<void> {
+  const tmp = await writeTempAsync(abs, content, mode);
+  pause();
+  try {
+    await renameAsync(tmp, abs);
+  } catch (err) {
+    await unlinkAsync(tmp).catch(() => undefined);
+    throw err;
+  }
   pause();
 }
 
 /** Creates `abs` with `content` only if nothing is there; returns false when something was. */
-function createFileAtomic(abs: string, content: string, mode: Mode, dirsToSync: Set<string>): boolean {
-  const tmp = writeTemp(abs, content, mode);
+async function createFileAsync(abs: string, content: string, mode: Mode): Promise<boolean> {
+  const tmp = await writeTempAsync(abs, content, mode);
   try {
     // link() fails when the target exists: create-if-absent without a window for a race.
-    linkSync(tmp, abs);
-    dirsToSync.add(path.dirname(abs));
+    await linkAsync(tmp, abs);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw err;
   } finally {
-    unlinkSync(tmp);
+    await unlinkAsync(tmp);
+  }
+}
+
+function isDirectory(abs: string): boolean {
+  try {
+    return statSync(abs).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates directories on demand, each once, parents before children. `missing` is every
+ * directory that does not exist yet (found up front, so each is stat'ed once, not once per file).
+ */
+class DirectoryMaker {
+  private readonly made = new Map<string, Promise<void>>();
+  constructor(private readonly missing: ReadonlySet<string>) {}
+
+  /** Resolves once `dir` exists. */
+  ready(dir: string): Promise<void> {
+    if (!this.missing.has(dir)) return Promise.resolve();
+    let p = this.made.get(dir);
+    if (p === undefined) {
+      p = this.ready(path.dirname(dir)).then(() =>
+        mkdirAsync(dir).catch((err: NodeJS.ErrnoException) => {
+          // Made meanwhile by someone else: fine if it is a directory.
+          if (err.code !== "EEXIST" || !isDirectory(dir)) throw err;
+        }),
+      );
+      this.made.set(dir, p);
+    }
+    return p;
+  }
+}
+
+/** The directories among `dirs` and their ancestors (up to `root`) that do not exist. */
+function missingDirs(root: string, dirs: Iterable<string>): Set<string> {
+  const exists = new Map<string, boolean>([[root, true]]);
+  const check = (dir: string): boolean => {
+    let known = exists.get(dir);
+    if (known === undefined) {
+      // An ancestor that is missing has no descendants: no need to stat them.
+      known = dir.length > root.length && check(path.dirname(dir)) ? isDirectory(dir) : false;
+      exists.set(dir, known);
+    }
+    return known;
+  };
+  const out = new Set<string>();
+  for (const dir of dirs) {
+    for (let d = dir; d.length > root.length && !check(d); d = path.dirname(d)) out.add(d);
+  }
+  return out;
+}
+
+/** Whether something (file, directory, or a link to one) is at `abs`. */
+function existsAt(abs: string): boolean {
+  try {
+    statSync(abs);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    throw err;
+  }
+}
+
+/** fsync of one existing file: makes its content durable. */
+async function fsyncFileAsync(abs: string): Promise<void> {
+  const fd = await openAsync(abs, "r");
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    await closeAsync(fd);
   }
 }
 
@@ -308,16 +500,20 @@ function removeStaleTemps(dirs: Iterable<string>): void {
 
 /**
  * Removes the now-empty directories from `rel`'s directory upwards, keeping top-level ones
- * (services/ marks the repository root for findRoot even when it is empty).
+ * (services/ marks the repository root for findRoot even when it is empty). Returns the
+ * directory (relative) whose entries changed last: the parent of the last one removed, or the
+ * file's own directory when none was.
  */
-function removeEmptyParents(root: string, rel: string): void {
-  for (let dir = path.posix.dirname(rel); dir.includes("/"); dir = path.posix.dirname(dir)) {
+function removeEmptyParents(root: string, rel: string): string {
+  let dir = path.posix.dirname(rel);
+  for (; dir.includes("/"); dir = path.posix.dirname(dir)) {
     try {
       rmdirSync(path.join(root, dir));
     } catch {
-      return; // not empty (or already gone): stop
+      return dir; // not empty (or already gone): stop
     }
   }
+  return dir;
 }
 
 function byPath<T extends { path: string }>(a: T, b: T): number {
@@ -328,8 +524,13 @@ function byPath<T extends { path: string }>(a: T, b: T): number {
  * Brings the files under `root` to `files`: writes what changed, deletes what is no longer
  * generated, creates missing createOnly files, and records the result in the manifest.
  * Hand-edited files are left alone and returned as conflicts unless `force`.
+ *
+ * Order, which is what makes an interruption (even SIGKILL, or a power loss) safe: the journal
+ * (durable) names every hash about to be written; then each file goes to a fsynced temp file
+ * renamed over its target, several at once; then every directory that got a rename is fsynced;
+ * only then is the manifest written, so it never names a file whose rename could still be lost.
  */
-export function writeGenerated(root: string, files: readonly GeneratedFile[], opts: { force?: boolean } = {}): WriteResult {
+export async function writeGenerated(root: string, files: readonly GeneratedFile[], opts: { force?: boolean } = {}): Promise<WriteResult> {
   assertGeneratedPaths(files);
   const force = opts.force === true;
   const tracked = files.filter((f) => !f.createOnly);
@@ -352,16 +553,25 @@ export function writeGenerated(root: string, files: readonly GeneratedFile[], op
   const toWrite: GeneratedFile[] = [];
   const toChmod: GeneratedFile[] = [];
   const toDelete: string[] = [];
+  const toCreate: GeneratedFile[] = [];
+  const toConfirm: GeneratedFile[] = [];
   const newEntries = new Map<string, ManifestEntry>();
+  // Directories to fsync before the manifest is written: one fsync per directory for all the
+  // renames in it, not one per file.
+  const dirsToSync = new Set<string>();
 
   for (const f of tracked) {
-    const disk = readOnDisk(path.join(root, f.path));
+    const abs = path.join(root, f.path);
+    const disk = readOnDisk(abs);
     const want = entryFor(f);
     if (disk === undefined) {
       toWrite.push(f);
     } else if (disk.content.equals(Buffer.from(f.content, "utf8"))) {
       if (disk.mode === f.mode) result.unchanged.push(f.path);
       else toChmod.push(f);
+      // Already right, but not recorded as durable (an interrupted run renamed it without the
+      // directory fsync, or someone else put it there): made durable below before it is named.
+      if (oldManifest.get(f.path)?.sha256 !== want.sha256) toConfirm.push(f);
     } else if (force || known(f.path).has(sha256(disk.content))) {
       toWrite.push(f);
     } else {
@@ -387,6 +597,11 @@ export function writeGenerated(root: string, files: readonly GeneratedFile[], op
     }
   }
 
+  for (const f of createOnly) {
+    if (existsAt(path.join(root, f.path))) result.kept.push(f.path);
+    else toCreate.push(f);
+  }
+
   if (toWrite.length) {
     // Journal first: whatever this run manages to write before it is interrupted stays recognisable.
     const journal: Record<string, string[]> = {};
@@ -394,18 +609,43 @@ export function writeGenerated(root: string, files: readonly GeneratedFile[], op
     for (const f of toWrite) journal[f.path] = [...new Set([...(journal[f.path] ?? []), sha256(f.content)])].sort();
     writeFileAtomic(path.join(root, PENDING_PATH), JSON.stringify({ comment: "nixway generate in progress; removed when it completes", files: journal }, null, 2) + "\n", 0o644);
   }
-  // One directory fsync for all the renames in that directory, not one per file (with thousands of
-  // files the fsyncs are most of generate's time); all done below, before the manifest is written.
-  const dirsToSync = new Set<string>();
-  for (const f of toWrite) {
-    writeFileAtomic(path.join(root, f.path), f.content, f.mode, dirsToSync);
-    result.written.push(f.path);
-  }
+
+  // Writes, creations and fsyncs of files already right, several at once (their fsyncs overlap),
+  // each missing directory made once.
+  type Job = { file: GeneratedFile; kind: "write" | "create" | "confirm" };
+  const jobs: Job[] = [
+    ...toWrite.map((file): Job => ({ file, kind: "write" })),
+    ...toCreate.map((file): Job => ({ file, kind: "create" })),
+    ...toConfirm.map((file): Job => ({ file, kind: "confirm" })),
+  ];
+  const missing = missingDirs(root, jobs.map((j) => path.dirname(path.join(root, j.file.path))));
+  // A new directory's entry lives in its parent: that parent must be fsynced too.
+  for (const d of missing) dirsToSync.add(path.dirname(d));
+  const dirMaker = new DirectoryMaker(missing);
+  await forEachConcurrently(jobs, WRITE_CONCURRENCY, async ({ file, kind }) => {
+    const abs = path.join(root, file.path);
+    if (kind === "confirm") {
+      await fsyncFileAsync(abs);
+    } else {
+      await dirMaker.ready(path.dirname(abs));
+      if (kind === "write") {
+        await replaceFileAsync(abs, file.content, file.mode);
+        result.written.push(file.path);
+      } else if (await createFileAsync(abs, file.content, file.mode)) {
+        result.created.push(file.path);
+      } else {
+        result.kept.push(file.path);
+        return;
+      }
+    }
+    dirsToSync.add(path.dirname(abs));
+  });
   for (const f of toChmod) {
-    // chmod of an existing file is atomic by itself.
+    // chmod of an existing file is atomic by itself; the fsync makes it durable.
     const fd = openSync(path.join(root, f.path), "r");
     try {
       fchmodSync(fd, f.mode);
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -413,16 +653,10 @@ export function writeGenerated(root: string, files: readonly GeneratedFile[], op
   }
   for (const p of toDelete) {
     unlinkSync(path.join(root, p));
-    removeEmptyParents(root, p);
+    dirsToSync.add(path.join(root, removeEmptyParents(root, p)));
     result.deleted.push(p);
   }
-  for (const f of createOnly) {
-    const abs = path.join(root, f.path);
-    if (readOnDisk(abs) !== undefined) result.kept.push(f.path);
-    else if (createFileAtomic(abs, f.content, f.mode, dirsToSync)) result.created.push(f.path);
-    else result.kept.push(f.path);
-  }
-  for (const dir of dirsToSync) fsyncDir(dir);
+  await forEachConcurrently([...dirsToSync], WRITE_CONCURRENCY, fsyncDirAsync);
 
   const manifestAbs = path.join(root, MANIFEST_PATH);
   const manifest = manifestContent([...newEntries.values()]);

@@ -278,18 +278,18 @@ describe("createOnly files", () => {
 
   test("are written only when absent, never tracked, checked or deleted", async () => {
     await withRepo({}, async (root) => {
-      let r = writeGenerated(root, [tracked, userOwned]);
+      let r = await writeGenerated(root, [tracked, userOwned]);
       assert.deepEqual(r.created, [userOwned.path]);
       assert.equal(read(root, userOwned.path), "config: {}\n");
       assert.ok(!manifestPaths(root).includes(userOwned.path));
       writeFileSync(path.join(root, userOwned.path), "config:\n  hello:api-key:\n    secure: v1:abc\n");
-      r = writeGenerated(root, [tracked, { ...userOwned, content: "config: {changed: true}\n" }]);
+      r = await writeGenerated(root, [tracked, { ...userOwned, content: "config: {changed: true}\n" }]);
       assert.deepEqual(r.kept, [userOwned.path]);
       assert.deepEqual(r.conflicts, []);
       assert.match(read(root, userOwned.path), /secure: v1:abc/);
       assert.deepEqual(checkGenerated(root, [tracked, { ...userOwned, content: "other\n" }]).drift, []);
       // The service goes away: its user-owned file stays.
-      r = writeGenerated(root, []);
+      r = await writeGenerated(root, []);
       assert.deepEqual(r.deleted, [tracked.path]);
       assert.match(read(root, userOwned.path), /secure: v1:abc/);
     });
@@ -337,7 +337,9 @@ describe("an interrupted generate", () => {
         // Writing starts with the journal; from then on each file takes ~120 ms (two pauses).
         const deadline = Date.now() + 30_000;
         while (!exited && Date.now() < deadline && !existsSync(path.join(work, PENDING_PATH))) await new Promise((r) => setTimeout(r, 5));
-        const delay = Math.floor(Math.random() * 1800);
+        // A random moment in the round's eighth of 0-1.2 s (7 files change, ~120 ms each): the
+        // kills cover the whole write, so some land between two renames every time, not by luck.
+        const delay = Math.floor((round + Math.random()) * 150);
         const timer = setTimeout(() => child.kill("SIGKILL"), delay);
         const result = await done;
         clearTimeout(timer);
@@ -412,6 +414,58 @@ describe("an interrupted generate", () => {
           assert.ok(now === oldFiles.get(p) || now === newFiles.get(p), `round ${round}: ${p} is partial`);
         }
       }
+    } finally {
+      await removeRepo(oldRoot);
+      await removeRepo(newRoot);
+      await removeRepo(work);
+    }
+  });
+
+  test("killed while many writes are in flight (no pause), files are old or new and the next run completes", async () => {
+    // Enough services that the writes (several at once) take a while; the kill comes right after
+    // the journal appears, i.e. while temp files are being written, fsynced and renamed.
+    const many = Array.from({ length: 30 }, (_, i) => `svc${String(i).padStart(2, "0")}`);
+    const filesAt = (port: number): RepoFiles => Object.assign({}, ...many.map((s) => minimalService(s, yaml(s, port))));
+    const oldRoot = await makeRepo(filesAt(8080));
+    const newRoot = await makeRepo(filesAt(9000));
+    const work = await makeRepo({});
+    try {
+      assert.equal((await generate(oldRoot)).code, 0);
+      assert.equal((await generate(newRoot)).code, 0);
+      const oldFiles = snapshot(oldRoot);
+      const newFiles = snapshot(newRoot);
+      const paths = [...newFiles.keys()].filter((p) => !p.endsWith("service.yaml") && p !== MANIFEST_PATH);
+      let interrupted = 0;
+      // Kill delays after the journal appears, spread over the few tens of ms the writes take here.
+      const delays = [0, 10, 20, 35, 60];
+      for (const [round, delay] of delays.entries()) {
+        rmSync(work, { recursive: true, force: true });
+        cpSync(oldRoot, work, { recursive: true });
+        await writeFiles(work, Object.fromEntries(many.map((s) => [`services/${s}/service.yaml`, yaml(s, 9000)])));
+        const { child, done } = spawnGenerate(work, {});
+        let exited = false;
+        void done.then(() => (exited = true));
+        const deadline = Date.now() + 30_000;
+        while (!exited && Date.now() < deadline && !existsSync(path.join(work, PENDING_PATH))) await new Promise((r) => setTimeout(r, 1));
+        const timer = setTimeout(() => child.kill("SIGKILL"), delay);
+        const result = await done;
+        clearTimeout(timer);
+        if (existsSync(path.join(work, PENDING_PATH))) interrupted++;
+        for (const p of paths) {
+          const now = readFileSync(path.join(work, p), "utf8");
+          assert.ok(now === oldFiles.get(p) || now === newFiles.get(p), `round ${round} (killed ${delay} ms after the journal, ${result.signal ?? result.code}): ${p} is partial`);
+        }
+        // The new manifest is written only once every file it names is in place.
+        const manifest = read(work, MANIFEST_PATH);
+        assert.ok(manifest === oldFiles.get(MANIFEST_PATH) || manifest === newFiles.get(MANIFEST_PATH), `round ${round}: the manifest is neither old nor new`);
+        if (manifest === newFiles.get(MANIFEST_PATH)) for (const p of paths) assert.equal(read(work, p), newFiles.get(p), `round ${round}: new manifest before ${p}`);
+        const next = await generate(work);
+        assert.equal(next.code, 0, `round ${round}: ${next.stderr}`);
+        for (const [p, content] of newFiles) assert.equal(read(work, p), content, `round ${round}: ${p}`);
+        assert.deepEqual(listFiles(work).filter((f) => f.includes(".nixway-tmp-")), []);
+        assert.ok(!existsSync(path.join(work, PENDING_PATH)));
+      }
+      assert.ok(interrupted > 0, "at least one kill landed during the writes (else the test proves little)");
     } finally {
       await removeRepo(oldRoot);
       await removeRepo(newRoot);

@@ -61,7 +61,7 @@ hand-edited file left alone, 2 usage error.
       return 1;
     }
 
-    const result = writeGenerated(root, files, { force: values.force === true });
+    const result = await writeGenerated(root, files, { force: values.force === true });
     for (const p of result.written) io.stdout.write(`wrote ${p}\n`);
     for (const p of result.modeFixed) io.stdout.write(`fixed mode of ${p}\n`);
     for (const p of result.deleted) io.stdout.write(`deleted ${p}\n`);
