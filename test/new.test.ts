@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { REPO_ROOT, runCli, spawnCli } from "./helpers/nixway-cli.ts";
+import { freePort } from "./helpers/free-port.ts";
 
 const BUN = path.join(REPO_ROOT, "node_modules", ".bin", "bun");
 
@@ -33,16 +33,6 @@ async function tree(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe("nixway new", () => {
   let root: string;

@@ -14,6 +14,7 @@ import { loadService } from "../generator/repo.ts";
 import { portInUse, smokeRun, type SmokeOptions } from "../generator/smoke.ts";
 import { BIN, REPO_ROOT, spawnCli } from "./helpers/nixway-cli.ts";
 import { buildBunImage, chrootCheckingApp, writeDockerArchive } from "./helpers/rootfs-archive.ts";
+import { freePort } from "./helpers/free-port.ts";
 
 const FIXTURES = path.join(REPO_ROOT, "test", "fixtures", "smoke");
 
@@ -25,14 +26,6 @@ after(() => rmSync(TMP, { recursive: true, force: true }));
 
 function leftovers(): string[] {
   return readdirSync(TMP).filter((n) => n.startsWith("nixway-smoke-") || n.startsWith("nixway-image-"));
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A free port whose successor is free too (the wrong-port fixture listens on PORT+1). */
