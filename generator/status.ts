@@ -52,19 +52,10 @@ export interface StatusReport {
   service: string;
   stack: string;
   region: string;
-  container: {
-    id: string;
-    name: string;
-    status: string;
+  /** The API's container, JSON-ready: dates as ISO strings, absent values as null, plus its https URL. */
+  container: Pick<ContainerInfo, "id" | "name" | "status" | "endpoint" | "image" | "port" | "minScale" | "maxScale" | "memoryLimitMB" | "cpuLimit"> & {
     errorMessage: string | null;
-    endpoint: string;
     url: string;
-    image: string;
-    port: number;
-    minScale: number;
-    maxScale: number;
-    memoryLimitMB: number;
-    cpuLimit: number;
     updatedAt: string | null;
     readyAt: string | null;
   };
